@@ -1,0 +1,56 @@
+/*
+ * alloc.c - the platform hooks: allocator, entropy and time.
+ */
+#include "backend.h"
+
+#include <stdlib.h>
+
+static void *default_alloc(size_t size) { return malloc(size); }
+static void *default_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
+static void default_free(void *ptr) { free(ptr); }
+
+static mpssl_allocator allocator = {default_alloc, default_realloc, default_free};
+static mpssl_platform platform;
+
+void mpssl_set_allocator(const mpssl_allocator *a) {
+    if (a && a->alloc && a->realloc && a->free) {
+        allocator = *a;
+    } else {
+        allocator = (mpssl_allocator){default_alloc, default_realloc, default_free};
+    }
+}
+
+void mpssl_set_platform(const mpssl_platform *p) {
+    if (p) {
+        platform = *p;
+    } else {
+        platform = (mpssl_platform){0};
+    }
+}
+
+const mpssl_platform *mpssl_platform_hooks(void) { return &platform; }
+
+void *mpssl_alloc(size_t size) { return allocator.alloc(size ? size : 1); }
+
+void *mpssl_realloc(void *ptr, size_t size) {
+    return allocator.realloc(ptr, size ? size : 1);
+}
+
+void mpssl_free(void *ptr) {
+    if (ptr) {
+        allocator.free(ptr);
+    }
+}
+
+void mpssl_free_secret(void *ptr, size_t len) {
+    if (!ptr) {
+        return;
+    }
+    /* A volatile pointer keeps the compiler from eliding the wipe of memory
+     * that is about to be freed. */
+    volatile uint8_t *p = ptr;
+    while (len--) {
+        *p++ = 0;
+    }
+    mpssl_free(ptr);
+}
