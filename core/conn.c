@@ -50,6 +50,7 @@ struct mpssl_conn {
     int verdict_given;     /* mpssl_core_verdict ran in this handshake */
     int read_ended;        /* peer's close_notify or EOF seen */
     int close_notify_sent;
+    int handshake_flushed; /* the last handshake flight has left */
     int want;              /* last MPSSL_WANT_* (for poll redirection) */
 
     /* Ciphertext the transport has not taken yet. */
@@ -200,7 +201,23 @@ int mpssl_conn_error(const mpssl_conn *conn, char *msg, size_t cap) {
 /* The transport and the output queue                                       */
 /* ------------------------------------------------------------------------ */
 
+static int flush_queue(mpssl_conn *conn);
+static size_t queued(const mpssl_conn *conn);
+
+/*
+ * A library that reads has finished its flight: queued ciphertext goes out
+ * first, as far as the transport takes it, so a blocking stream object never
+ * waits for the answer to a request still sitting in the queue.  Reading
+ * goes on even if the queue cannot drain: refusing to read until the peer
+ * reads would deadlock two peers that both write.
+ */
 long mpssl_io_recv(mpssl_conn *conn, uint8_t *buf, size_t len) {
+    if (queued(conn) > 0) {
+        int f = flush_queue(conn);
+        if (f < 0 && f != MPSSL_WANT_WRITE && !is_transient(f)) {
+            return f;
+        }
+    }
     long r = conn->transport.recv(conn->transport.user, buf, len);
     if (r < 0 && r != MPSSL_IO_WOULD_BLOCK && !is_transient(r)) {
         conn->transport_errno = (int)-r;
@@ -349,6 +366,8 @@ static long drive(mpssl_conn *conn, step_fn step, void *arg,
                     if (f != 0 && !is_want(f) && !is_transient(f)) {
                         return f;
                     }
+                } else {
+                    (void)flush_queue(conn); /* one attempt: the alert */
                 }
                 return r;
             }
@@ -558,28 +577,36 @@ static int state_error(const mpssl_conn *conn) {
     return conn->error;
 }
 
+/*
+ * The handshake counts as done for the caller only once its last flight
+ * (a client's Finished, say) has left the queue: a peer waiting for it
+ * would otherwise wait for a message we report as sent.
+ */
+static int finish_last_flight(mpssl_conn *conn) {
+    if (conn->handshake_flushed) {
+        return 0;
+    }
+    long r = conn->blocking ? drain(conn) : flush_queue(conn);
+    if (r == 0) {
+        conn->handshake_flushed = 1;
+    }
+    return (int)r;
+}
+
 int mpssl_conn_handshake(mpssl_conn *conn) {
     int e = state_error(conn);
     if (e != 0) {
         return e;
     }
     if (conn->state == STATE_OPEN) {
-        return 0;
+        return finish_last_flight(conn);
     }
     e = precheck(conn);
     if (e != 0) {
         return e;
     }
     long r = drive(conn, handshake_step, NULL, 0);
-    if (r == 0 && conn->blocking) {
-        /* The last flight (e.g. a client's Finished) must reach the peer
-         * before a blocking caller goes on. */
-        r = drain(conn);
-        if (is_transient(r)) {
-            r = 0; /* the handshake did complete; the flush resumes later */
-        }
-    }
-    return (int)r;
+    return r == 0 ? finish_last_flight(conn) : (int)r;
 }
 
 int mpssl_conn_handshake_done(const mpssl_conn *conn) {
@@ -643,7 +670,7 @@ static long write_step(mpssl_conn *conn, void *arg) {
  * once the queue drains, the earlier call's bytes count as written now.
  * Returns the count (>0), 0 when nothing was pending, or WANT/failure.
  */
-static long report_unflushed_write(mpssl_conn *conn) {
+static long report_unflushed_write(mpssl_conn *conn, size_t len) {
     if (conn->write_unreported == 0) {
         return 0;
     }
@@ -651,9 +678,11 @@ static long report_unflushed_write(mpssl_conn *conn) {
     if (r != 0) {
         return r;
     }
-    long n = (long)conn->write_unreported;
-    conn->write_unreported = 0;
-    return n;
+    /* A retry with a shorter buffer learns about its own bytes only; the
+     * rest is reported to the calls that present it. */
+    size_t n = conn->write_unreported < len ? conn->write_unreported : len;
+    conn->write_unreported -= n;
+    return (long)n;
 }
 
 /* One record's worth: encrypt, then try to flush.  Returns the count once
@@ -682,12 +711,12 @@ long mpssl_conn_write(mpssl_conn *conn, const uint8_t *buf, size_t len) {
         return 0;
     }
     size_t total = 0;
-    r = report_unflushed_write(conn);
+    r = report_unflushed_write(conn, len);
     if (r < 0) {
         return r;
     }
     total = (size_t)r;
-    if (total > 0 && !conn->blocking) {
+    if (conn->write_unreported > 0 || (total > 0 && !conn->blocking)) {
         return (long)total;
     }
     while (total < len) {
