@@ -1,0 +1,5 @@
+"""`tls`: the same module object as `ssl` (MicroPython's libraries import tls)."""
+import sys
+import ssl
+
+sys.modules[__name__] = ssl
