@@ -468,7 +468,8 @@ int mpssl_conn_new(mpssl_ctx *ctx, const mpssl_transport *transport,
     conn->verify_result = MPSSL_VERIFY_NOT_DONE;
     int r = conn_setup(conn, ctx, server_hostname);
     if (r != 0) {
-        conn->state = STATE_CLOSED; /* nothing to say to the peer */
+        /* Still in STATE_HANDSHAKE: closing sends nothing and releases
+         * whatever conn_setup acquired. */
         mpssl_conn_free(conn);
         return r;
     }
