@@ -441,8 +441,7 @@ static int conn_setup(mpssl_conn *conn, mpssl_ctx *ctx,
             return r;
         }
     }
-    char why[sizeof conn->native_detail] = "";
-    int r = mpssl_ctx_native(ctx, &conn->native, why, sizeof why);
+    int r = mpssl_ctx_native(ctx, &conn->native);
     if (r != 0) {
         return r;
     }

@@ -128,16 +128,17 @@ static mpssl_config config_of(const mpssl_ctx *ctx) {
     return cfg;
 }
 
-int mpssl_ctx_native(mpssl_ctx *ctx, mpssl_native **out, char *why,
-                     size_t why_cap) {
+int mpssl_ctx_native(mpssl_ctx *ctx, mpssl_native **out) {
     if (!ctx->native) {
         mpssl_native *native = mpssl_alloc(sizeof *native);
         if (!native) {
             return -ENOMEM;
         }
         mpssl_config cfg = config_of(ctx);
-        int r = mpssl_backend_impl.ctx_build(&cfg, &native->handle, why,
-                                             why_cap);
+        ctx->build_error[0] = '\0';
+        int r = mpssl_backend_impl.ctx_build(&cfg, &native->handle,
+                                             ctx->build_error,
+                                             sizeof ctx->build_error);
         if (r != 0) {
             mpssl_free(native);
             return r;
@@ -286,6 +287,10 @@ int mpssl_ctx_load_verify_data(mpssl_ctx *ctx, const uint8_t *data,
 }
 
 size_t mpssl_ctx_ca_count(const mpssl_ctx *ctx) { return ctx->cas.n; }
+
+const char *mpssl_ctx_build_error(const mpssl_ctx *ctx) {
+    return ctx->build_error;
+}
 
 size_t mpssl_ctx_suites(const mpssl_ctx *ctx, const uint16_t **ids) {
     *ids = ctx->suites;

@@ -31,15 +31,16 @@ struct mpssl_ctx {
     size_t n_suites;
     mpssl_native *native; /* compiled form, NULL until needed or after a
                              change */
+    char build_error[96]; /* the backend's reason the last compile failed */
 };
 
 /*
  * The native context for the context's configuration as it is now,
  * compiled on first use after a change.  0 and a new reference in *out, or
- * -ENOMEM / MPSSL_ERR_* with the backend's reason copied into why.
+ * -ENOMEM / MPSSL_ERR_* with the backend's reason kept for
+ * mpssl_ctx_build_error().
  */
-int mpssl_ctx_native(mpssl_ctx *ctx, mpssl_native **out, char *why,
-                     size_t why_cap);
+int mpssl_ctx_native(mpssl_ctx *ctx, mpssl_native **out);
 
 /* Whether the core has been initialised, and the backend's negotiable
  * suites after policy filtering (valid after mpssl_init). */

@@ -222,6 +222,11 @@ int mpssl_ctx_load_verify_data(mpssl_ctx *ctx, const uint8_t *data,
                                size_t len);
 size_t mpssl_ctx_ca_count(const mpssl_ctx *ctx);
 
+/* Why the backend last refused to compile this context's configuration
+ * (the reason behind an MPSSL_ERR_* from mpssl_conn_new), "" if it never
+ * did.  Owned by the context. */
+const char *mpssl_ctx_build_error(const mpssl_ctx *ctx);
+
 /* The enabled suites in preference order; the array is owned by the
  * context and valid until the next change to it. */
 size_t mpssl_ctx_suites(const mpssl_ctx *ctx, const uint16_t **ids);
@@ -287,7 +292,7 @@ typedef struct mpssl_conn mpssl_conn;
  * No I/O happens here.
  * Results: 0 and *out; MPSSL_ENEED_HOSTNAME (client, CERT_REQUIRED, no
  * hostname); MPSSL_EBAD_HOSTNAME; -ENOMEM; MPSSL_ERR_* when the backend
- * cannot build the configuration.
+ * cannot build the configuration (mpssl_ctx_build_error says why).
  */
 int mpssl_conn_new(mpssl_ctx *ctx, const mpssl_transport *transport,
                    const char *server_hostname, mpssl_conn **out);

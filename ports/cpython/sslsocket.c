@@ -9,6 +9,8 @@
  */
 #include "port.h"
 
+#include <stdio.h>
+
 #include <errno.h>
 #include <string.h>
 #include <structmember.h>
@@ -742,6 +744,20 @@ static int convert_hostname(PyObject *name, PyObject **wire, PyObject **text) {
 /* The handshake inside wrap_socket completes even on a non-blocking socket
  * (waiting with poll, never spinning).  A stream that cannot be waited on
  * may leave it pending; later reads and writes continue it. */
+/* A refused configuration names the backend's reason (a key its security
+ * policy rejects, say) instead of a bare "internal error". */
+static void raise_conn_new_failure(long r, const mpssl_ctx *ctx) {
+    const char *why = mpssl_ctx_build_error(ctx);
+    if (mpssl_result_class_of(r) == MPSSL_CLASS_TLS && why[0] != '\0') {
+        char message[256];
+        snprintf(message, sizeof message, "%s (%s: %s)", mpssl_strerror((int)r),
+                 mpssl_backend_name(), why);
+        port_raise_tls((int)r, message);
+        return;
+    }
+    port_raise(r, NULL);
+}
+
 static int initial_handshake(port_socket *self) {
     int failed;
     run_op(self, op_handshake, NULL, 1, &failed);
@@ -787,7 +803,7 @@ PyObject *port_socket_wrap(port_context *ctx, PyObject *sock, int server_side,
         r = mpssl_conn_new(ctx->ctx, &transport, host, &self->conn);
         if (r < 0) {
             self->conn = NULL;
-            port_raise(r, NULL);
+            raise_conn_new_failure(r, ctx->ctx);
         }
     }
     Py_XDECREF(wire);
