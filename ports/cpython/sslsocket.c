@@ -539,18 +539,25 @@ static const char *version_text(int version) {
     return version == MPSSL_TLS1_3 ? "TLSv1.3" : "TLSv1.2";
 }
 
+/* The negotiated suite and version: 1 when known, 0 when not (before the
+ * handshake, after close), -1 with an exception set. */
+static int negotiated(port_socket *self, uint16_t *id, int *version) {
+    if (self->closed) {
+        return 0;
+    }
+    if (!query_allowed(self)) {
+        return -1;
+    }
+    return mpssl_conn_cipher(self->conn, id, version) == 0;
+}
+
 static PyObject *sslsocket_cipher(port_socket *self, PyObject *unused) {
     (void)unused;
     uint16_t id;
     int version;
-    if (self->closed) {
-        Py_RETURN_NONE;
-    }
-    if (!query_allowed(self)) {
-        return NULL;
-    }
-    if (mpssl_conn_cipher(self->conn, &id, &version) < 0) {
-        Py_RETURN_NONE;
+    int known = negotiated(self, &id, &version);
+    if (known <= 0) {
+        return known < 0 ? NULL : Py_NewRef(Py_None);
     }
     const char *name = mpssl_suite_name(id);
     if (name == NULL) {
@@ -564,14 +571,9 @@ static PyObject *sslsocket_version(port_socket *self, PyObject *unused) {
     (void)unused;
     uint16_t id;
     int version;
-    if (self->closed) {
-        Py_RETURN_NONE;
-    }
-    if (!query_allowed(self)) {
-        return NULL;
-    }
-    if (mpssl_conn_cipher(self->conn, &id, &version) < 0) {
-        Py_RETURN_NONE;
+    int known = negotiated(self, &id, &version);
+    if (known <= 0) {
+        return known < 0 ? NULL : Py_NewRef(Py_None);
     }
     return PyUnicode_FromString(version_text(version));
 }
