@@ -48,7 +48,7 @@ for c in "${configs[@]}"; do
 
     echo "=== $c: conformance + interop (pytest, $PYTHON)"
     PYTHONPATH="$PWD/$dir" "$PYTHON" -m pytest -p no:cacheprovider ${PYTEST_ARGS:-} \
-        tests/conformance tests/interop 2>&1 | tee "$logdir/pytest.log"
+        tests/layout tests/conformance tests/interop 2>&1 | tee "$logdir/pytest.log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
     tally "$logdir/pytest.log"
 done
