@@ -75,6 +75,9 @@ class PeerProcess:
 
     stdout_mode "raw": stdout is hashed and counted (application data).
     stdout_mode "json": stdout is parsed as JSON lines into a queue.
+    stdout_mode "text": as "raw", and the bytes are also kept, so that
+    wait_output() can wait for a line (interactive openssl tools, whose
+    stdout mixes banners, -msg traces and application data).
     """
 
     def __init__(self, argv, stdout_mode="raw", env=None, name=None,
@@ -90,6 +93,8 @@ class PeerProcess:
         self._out_digest = hashlib.sha256()
         self._out_count = 0
         self._out_eof = False
+        self._out_text = bytearray()
+        self._err_eof = False
         self._events = queue.Queue()
         self._err = bytearray()
         self._feeder = None
@@ -120,6 +125,8 @@ class PeerProcess:
                     with self._cond:
                         self._out_digest.update(data)
                         self._out_count += len(data)
+                        if self.stdout_mode == "text":
+                            self._out_text += data
                         self._cond.notify_all()
         finally:
             self._events.put(None)
@@ -131,9 +138,13 @@ class PeerProcess:
         while True:
             data = self.proc.stderr.read1(65536)
             if not data:
+                with self._cond:
+                    self._err_eof = True
+                    self._cond.notify_all()
                 return
             with self._cond:
                 self._err += data
+                self._cond.notify_all()   # wait_output() also reads stderr
 
     def _feed(self, data, then_close):
         try:
@@ -168,7 +179,40 @@ class PeerProcess:
             self.stderr_text().strip() or "(empty)")
         if self.logfile:
             text += "\n  log: " + (self.log_text().strip()[-2000:] or "(empty)")
+        if self.stdout_mode == "text":
+            text += "\n  stdout (tail): " + (
+                self.stdout_text().strip()[-3000:] or "(empty)")
         return text
+
+    def stdout_text(self):
+        """text mode: everything printed on stdout so far."""
+        with self._cond:
+            return self._out_text.decode("utf-8", "replace")
+
+    def output_count(self, needle):
+        """text mode: occurrences of `needle` (str) in stdout + stderr."""
+        with self._cond:
+            return self._output_count_locked(needle.encode())
+
+    def _output_count_locked(self, needle):
+        return self._out_text.count(needle) + self._err.count(needle)
+
+    def wait_output(self, needle, count=1, timeout=IO_TIMEOUT):
+        """text mode: waits until `needle` (str) appeared `count` times in
+        stdout + stderr; PeerError if it did not in `timeout` seconds or
+        the peer's output ended first."""
+        want = needle.encode()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._output_count_locked(want) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._out_eof and self._err_eof):
+                    break
+                self._cond.wait(left)
+            if self._output_count_locked(want) >= count:
+                return
+        raise PeerError("%r did not appear %d time(s) in %ss: %s"
+                        % (needle, count, timeout, self.describe()))
 
     def feed(self, data, close=False):
         """Writes `data` to the peer's stdin on a thread (never blocks the
@@ -346,6 +390,22 @@ def _openssl_protocol_args(tls, cipher, ciphersuites):
     return argv
 
 
+def _interactive(argv):
+    """An openssl s_server / s_client command line turned interactive:
+    without -quiet / -nocommands, so a command letter alone on a stdin line
+    acts (s_server: r R k K ...; s_client: R k K ...; see their man pages),
+    with -msg, so every protocol message sent (">>>") and received ("<<<")
+    is traced on stdout, and under `stdbuf -oL`, so those traces and the
+    tools' status lines ("SSL_do_handshake -> 1") reach us when printed
+    rather than when stdio's buffer fills.  stdout then mixes traces and
+    application data: the peer is put in "text" mode (wait_output()).
+    Caveats: a chunk of stdin that starts with a command letter is taken as
+    a command, and s_server ends the connection WITHOUT close_notify at
+    stdin EOF."""
+    argv = [a for a in argv if a not in ("-quiet", "-nocommands")]
+    return ["stdbuf", "-oL"] + argv + ["-msg"], "text"
+
+
 class PeerGroup:
     """Starts peers and stops every one of them at teardown.  Peers that
     log to a file (gnutls-cli) write it in `logdir`."""
@@ -365,12 +425,15 @@ class PeerGroup:
     # -- openssl -------------------------------------------------------
     def openssl_server(self, cert, key, chain=None, tls="any", cipher=None,
                        ciphersuites=None, cafile=None, verify=None,
-                       extra=(), attempts=5):
+                       extra=(), attempts=5, interactive=False):
         """`openssl s_server -quiet` serving one connection on 127.0.0.1.
 
         cert: leaf PEM; chain: PEM with the intermediates to send;
         verify: None (no client cert), "request" (-verify) or "require"
         (-Verify), checked against cafile.  Returns the peer; peer.port.
+
+        interactive=True: see _interactive() (no -quiet, so the command
+        letters on stdin work; stdout kept as text).
         """
         last = None
         for _ in range(attempts):
@@ -387,7 +450,11 @@ class PeerGroup:
             elif cafile:
                 argv += ["-CAfile", cafile]
             argv += list(extra)
-            peer = self._track(PeerProcess(argv, name="s_server"))
+            mode = "raw"
+            if interactive:
+                argv, mode = _interactive(argv)
+            peer = self._track(PeerProcess(argv, stdout_mode=mode,
+                                           name="s_server"))
             if wait_listening(peer, port):
                 peer.port = port
                 peer.addr = (HOST, port)
@@ -400,11 +467,12 @@ class PeerGroup:
 
     def openssl_client(self, port, cafile=None, hostname="localhost",
                        tls="any", cipher=None, ciphersuites=None, cert=None,
-                       key=None, chain=None, extra=()):
+                       key=None, chain=None, extra=(), interactive=False):
         """`openssl s_client -quiet -no_ign_eof -nocommands` to 127.0.0.1:port.
 
         With cafile, the server's chain and `hostname` are verified and any
-        failure aborts the handshake (-verify_return_error)."""
+        failure aborts the handshake (-verify_return_error).
+        interactive=True: see _interactive()."""
         argv = [OPENSSL, "s_client", "-connect", "%s:%d" % (HOST, port),
                 "-quiet", "-no_ign_eof", "-nocommands"]
         if hostname:
@@ -419,11 +487,16 @@ class PeerGroup:
             if chain:
                 argv += ["-cert_chain", chain]
         argv += list(extra)
-        return self._track(PeerProcess(argv, name="s_client"))
+        mode = "raw"
+        if interactive:
+            argv, mode = _interactive(argv)
+        return self._track(PeerProcess(argv, stdout_mode=mode,
+                                       name="s_client"))
 
     # -- gnutls-cli ----------------------------------------------------
     def gnutls_client(self, port, cafile=None, hostname="localhost",
-                      tls="any", priority=None, cert=None, key=None):
+                      tls="any", priority=None, cert=None, key=None,
+                      extra=()):
         """`gnutls-cli` to 127.0.0.1:port.  Its informational messages go to
         a log file (peer.log_text()), so stdout carries only application data; like s_client it
         sends close_notify and exits at stdin EOF, exits 0 after our
@@ -448,7 +521,7 @@ class PeerGroup:
             argv += ["--priority", priority]
         if cert:
             argv += ["--x509certfile", cert, "--x509keyfile", key]
-        argv += [HOST]
+        argv += list(extra) + [HOST]
         return self._track(PeerProcess(argv, name="gnutls-cli",
                                        logfile=logfile))
 
