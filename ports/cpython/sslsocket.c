@@ -634,9 +634,15 @@ static PyObject *sslsocket_pending(port_socket *self, PyObject *unused) {
     return PyLong_FromSize_t(mpssl_conn_pending(self->conn));
 }
 
+/* -1 after close and after a fatal error: the contract wants polling to
+ * report "invalid" then and never block, and select()/poll() refuse a
+ * negative descriptor at once (the kernel's view of a dead session's socket
+ * could keep a poller waiting forever). */
 static PyObject *sslsocket_fileno(port_socket *self, PyObject *unused) {
     (void)unused;
-    return PyLong_FromLong(self->closed ? -1 : self->t.fd);
+    int failed = !self->closed && self->conn != NULL &&
+                 mpssl_conn_error(self->conn, NULL, 0) != 0;
+    return PyLong_FromLong(self->closed || failed ? -1 : self->t.fd);
 }
 
 static PyObject *sslsocket_enter(port_socket *self, PyObject *unused) {
@@ -858,7 +864,8 @@ static PyMethodDef sslsocket_methods[] = {
     NOARGS("verify_result", sslsocket_verify_result,
            "None if not verified, 0 if verified, else the ERR_* code"),
     NOARGS("pending", sslsocket_pending, "buffered plaintext bytes"),
-    NOARGS("fileno", sslsocket_fileno, "the underlying fd, or -1"),
+    NOARGS("fileno", sslsocket_fileno,
+           "the underlying fd; -1 after close or a fatal error"),
     NOARGS("close", sslsocket_close, "send close_notify and close"),
     NOARGS("__enter__", sslsocket_enter, NULL),
     VARARGS("__exit__", sslsocket_exit, NULL),

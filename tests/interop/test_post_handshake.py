@@ -342,6 +342,13 @@ def test_garbage_after_the_handshake_is_a_sticky_protocol_error(
         assert first.value.errno == ssl.ERR_PROTOCOL, first.value
         assert first.value.strerror
         assert_sticky(s, first.value)
+        # Polling a failed session reports it invalid at once, never waits
+        # on the (still open, silent) transport.
+        assert s.fileno() == -1
+        started = time.monotonic()
+        with pytest.raises(ValueError):
+            select.select([s], [], [], 5)
+        assert time.monotonic() - started < 1.0
     finally:
         done.set()
     s.close()
