@@ -70,6 +70,22 @@ class PeerError(AssertionError):
     """A peer did something the test did not expect (with its stderr)."""
 
 
+# Variables that sanitize or redirect the process under test; the peers are
+# other people's programs and must run as shipped (a preloaded ASan runtime
+# makes gnutls-cli hang at exit, for one).
+SANITIZER_VARIABLES = ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                       "LSAN_OPTIONS", "PYTHONMALLOC")
+
+
+def peer_environment(env=None):
+    """The environment a peer program runs in: ours (or `env`) without the
+    sanitizer variables."""
+    env = dict(os.environ if env is None else env)
+    for name in SANITIZER_VARIABLES:
+        env.pop(name, None)
+    return env
+
+
 class PeerProcess:
     """A child program whose stdin/stdout/stderr are serviced by threads.
 
@@ -82,6 +98,7 @@ class PeerProcess:
 
     def __init__(self, argv, stdout_mode="raw", env=None, name=None,
                  logfile=None):
+        env = peer_environment(env)
         self.argv = [str(a) for a in argv]
         self.logfile = logfile  # where the program logs, shown by describe()
         self.name = name or os.path.basename(self.argv[0])
