@@ -5,18 +5,26 @@
 
 #include <stdlib.h>
 
-static void *default_alloc(size_t size) { return malloc(size); }
-static void *default_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-static void default_free(void *ptr) { free(ptr); }
+static void *default_alloc(size_t size) {
+    return malloc(size);
+}
+static void *default_realloc(void *ptr, size_t size) {
+    return realloc(ptr, size);
+}
+static void default_free(void *ptr) {
+    free(ptr);
+}
 
-static mpssl_allocator allocator = {default_alloc, default_realloc, default_free};
+static mpssl_allocator allocator = {default_alloc, default_realloc,
+                                    default_free};
 static mpssl_platform platform;
 
 void mpssl_set_allocator(const mpssl_allocator *a) {
     if (a && a->alloc && a->realloc && a->free) {
         allocator = *a;
     } else {
-        allocator = (mpssl_allocator){default_alloc, default_realloc, default_free};
+        allocator =
+            (mpssl_allocator){default_alloc, default_realloc, default_free};
     }
 }
 
@@ -28,9 +36,13 @@ void mpssl_set_platform(const mpssl_platform *p) {
     }
 }
 
-const mpssl_platform *mpssl_platform_hooks(void) { return &platform; }
+const mpssl_platform *mpssl_platform_hooks(void) {
+    return &platform;
+}
 
-void *mpssl_alloc(size_t size) { return allocator.alloc(size ? size : 1); }
+void *mpssl_alloc(size_t size) {
+    return allocator.alloc(size ? size : 1);
+}
 
 void *mpssl_realloc(void *ptr, size_t size) {
     return allocator.realloc(ptr, size ? size : 1);

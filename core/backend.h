@@ -45,45 +45,47 @@ typedef enum mpssl_key_type {
  * copies what it keeps (mbedTLS's suite array, for instance).
  */
 typedef struct mpssl_config {
-    int protocol;             /* MPSSL_PROTOCOL_TLS_CLIENT / _SERVER */
-    int verify_mode;          /* MPSSL_CERT_NONE / _OPTIONAL / _REQUIRED */
-    const mpssl_blob *cas;    /* trusted CA certificates, DER */
+    int protocol;          /* MPSSL_PROTOCOL_TLS_CLIENT / _SERVER */
+    int verify_mode;       /* MPSSL_CERT_NONE / _OPTIONAL / _REQUIRED */
+    const mpssl_blob *cas; /* trusted CA certificates, DER */
     size_t n_cas;
-    const mpssl_blob *chain;  /* own chain, DER, leaf first (may be 0) */
+    const mpssl_blob *chain; /* own chain, DER, leaf first (may be 0) */
     size_t n_chain;
-    mpssl_blob key;           /* own private key, DER (len 0 if none) */
+    mpssl_blob key; /* own private key, DER (len 0 if none) */
     mpssl_key_type key_type;
-    const uint16_t *suites;   /* exactly these suites, preference order */
+    const uint16_t *suites; /* exactly these suites, preference order */
     size_t n_suites;
-    int min_version;          /* MPSSL_TLS1_2 or MPSSL_TLS1_3 */
-    int max_version;          /* MPSSL_TLS1_2 or MPSSL_TLS1_3 */
+    int min_version; /* MPSSL_TLS1_2 or MPSSL_TLS1_3 */
+    int max_version; /* MPSSL_TLS1_2 or MPSSL_TLS1_3 */
 } mpssl_config;
 
 /*
  * Verification as the library saw it (before the core's own checks), bits
  * for mpssl_core_verdict().  A backend sets every bit that applies.
  */
-#define MPSSL_VF_UNTRUSTED 0x01u     /* no path to a trust anchor; self-signed,
-                                        incomplete chain, unknown issuer */
-#define MPSSL_VF_EXPIRED 0x02u       /* some certificate's notAfter passed */
+#define MPSSL_VF_UNTRUSTED                                                     \
+    0x01u                      /* no path to a trust anchor; self-signed,      \
+                                  incomplete chain, unknown issuer */
+#define MPSSL_VF_EXPIRED 0x02u /* some certificate's notAfter passed */
 #define MPSSL_VF_NOT_YET_VALID 0x04u /* some certificate's notBefore ahead */
-#define MPSSL_VF_OTHER 0x08u         /* bad signature, not a CA, path length,
-                                        key usage/EKU, weak key, other */
+#define MPSSL_VF_OTHER                                                         \
+    0x08u /* bad signature, not a CA, path length,                             \
+             key usage/EKU, weak key, other */
 
 /* Neutral failure kinds a backend reports with mpssl_core_fail(). */
 typedef enum mpssl_fail_kind {
-    MPSSL_FAIL_PROTOCOL = 1,  /* malformed or unexpected message, bad MAC */
-    MPSSL_FAIL_PEER_ALERT,    /* arg = the alert number the peer sent */
-    MPSSL_FAIL_NO_SHARED,     /* no common suite, version, group or sigalg */
-    MPSSL_FAIL_VERIFY,        /* the library refused the peer's chain on
-                                 its own; arg = MPSSL_VF_* bits */
-    MPSSL_FAIL_NO_PEER_CERT,  /* a required peer certificate was not sent */
-    MPSSL_FAIL_EOF,           /* transport end of stream in the handshake */
-    MPSSL_FAIL_TRANSPORT,     /* mpssl_io_* returned -errno (core has it) */
+    MPSSL_FAIL_PROTOCOL = 1, /* malformed or unexpected message, bad MAC */
+    MPSSL_FAIL_PEER_ALERT,   /* arg = the alert number the peer sent */
+    MPSSL_FAIL_NO_SHARED,    /* no common suite, version, group or sigalg */
+    MPSSL_FAIL_VERIFY,       /* the library refused the peer's chain on
+                                its own; arg = MPSSL_VF_* bits */
+    MPSSL_FAIL_NO_PEER_CERT, /* a required peer certificate was not sent */
+    MPSSL_FAIL_EOF,          /* transport end of stream in the handshake */
+    MPSSL_FAIL_TRANSPORT,    /* mpssl_io_* returned -errno (core has it) */
     MPSSL_FAIL_NOMEM,
-    MPSSL_FAIL_UNSUPPORTED,   /* asked for something the library cannot do */
-    MPSSL_FAIL_CONFIG,        /* the library refused the configuration */
-    MPSSL_FAIL_INTERNAL,      /* anything else */
+    MPSSL_FAIL_UNSUPPORTED, /* asked for something the library cannot do */
+    MPSSL_FAIL_CONFIG,      /* the library refused the configuration */
+    MPSSL_FAIL_INTERNAL,    /* anything else */
 } mpssl_fail_kind;
 
 /* ------------------------------------------------------------------------ */
@@ -98,16 +100,16 @@ typedef enum mpssl_fail_kind {
 #define MPSSL_R_WANT_READ MPSSL_WANT_READ   /* call again when readable */
 #define MPSSL_R_WANT_WRITE MPSSL_WANT_WRITE /* rare: library-internal */
 #define MPSSL_R_CLOSE_NOTIFY -1301          /* read: peer sent close_notify */
-#define MPSSL_R_EOF -1302     /* read: transport EOF without close_notify */
-#define MPSSL_R_FAIL -1303    /* failure, recorded with mpssl_core_fail() */
+#define MPSSL_R_EOF -1302  /* read: transport EOF without close_notify */
+#define MPSSL_R_FAIL -1303 /* failure, recorded with mpssl_core_fail() */
 
 /* ------------------------------------------------------------------------ */
 /* The vtable                                                               */
 /* ------------------------------------------------------------------------ */
 
 typedef struct mpssl_backend {
-    const char *name;  /* "openssl" | "mbedtls" | "gnutls" | "bearssl" */
-    unsigned caps;     /* MPSSL_CAP_* */
+    const char *name; /* "openssl" | "mbedtls" | "gnutls" | "bearssl" */
+    unsigned caps;    /* MPSSL_CAP_* */
 
     /* The library's version text, static storage. */
     const char *(*version)(void);

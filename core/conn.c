@@ -33,22 +33,22 @@ typedef enum conn_state {
 } conn_state;
 
 struct mpssl_conn {
-    mpssl_ctx *ctx;        /* reference; for its lifetime only */
-    mpssl_native *native;  /* the compiled context this connection uses */
-    void *bconn;           /* backend connection, NULL after close */
+    mpssl_ctx *ctx;       /* reference; for its lifetime only */
+    mpssl_native *native; /* the compiled context this connection uses */
+    void *bconn;          /* backend connection, NULL after close */
     mpssl_transport transport;
     int protocol;
     int verify_mode;
     int has_cas;
-    char *hostname;        /* reference identity (client), or NULL */
+    char *hostname; /* reference identity (client), or NULL */
 
     conn_state state;
     int blocking;
-    int error;             /* sticky failure code (0 if none) */
-    int transport_errno;   /* last hard transport errno seen */
-    int verify_result;     /* MPSSL_VERIFY_NOT_DONE, 0 or an MPSSL_ERR_* */
-    int verdict_given;     /* mpssl_core_verdict ran in this handshake */
-    int read_ended;        /* peer's close_notify or EOF seen */
+    int error;           /* sticky failure code (0 if none) */
+    int transport_errno; /* last hard transport errno seen */
+    int verify_result;   /* MPSSL_VERIFY_NOT_DONE, 0 or an MPSSL_ERR_* */
+    int verdict_given;   /* mpssl_core_verdict ran in this handshake */
+    int read_ended;      /* peer's close_notify or EOF seen */
     int close_notify_sent;
     int handshake_flushed; /* the last handshake flight has left */
     int want;              /* last MPSSL_WANT_* (for poll redirection) */
@@ -56,12 +56,12 @@ struct mpssl_conn {
     /* Ciphertext the transport has not taken yet. */
     uint8_t *out;
     size_t out_len, out_off, out_cap;
-    int corked;            /* queue everything until the next flush */
+    int corked;              /* queue everything until the next flush */
     size_t write_unreported; /* plaintext accepted, its record not yet
                                 flushed: reported on the write retry */
 
-    char reason[80];       /* core detail for the error message */
-    char native_detail[96];/* backend detail, shown in parentheses */
+    char reason[80];        /* core detail for the error message */
+    char native_detail[96]; /* backend detail, shown in parentheses */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -90,7 +90,9 @@ static int set_error(mpssl_conn *conn, int code, const char *reason) {
 
 /* Transport errors from the port: timeouts and interrupted waits leave the
  * connection usable (nothing was lost), anything else is fatal. */
-static int is_transient(long r) { return r == -ETIMEDOUT || r == -EINTR; }
+static int is_transient(long r) {
+    return r == -ETIMEDOUT || r == -EINTR;
+}
 
 static int transport_failure(mpssl_conn *conn, long r) {
     if (is_transient(r)) {
@@ -170,11 +172,10 @@ int mpssl_core_fail(mpssl_conn *conn, mpssl_fail_kind kind, int arg,
     }
     set_error(conn, code, reason[0] ? reason : NULL);
     if (detail && detail[0]) {
-        snprintf(conn->native_detail, sizeof conn->native_detail, "%s",
-                 detail);
+        snprintf(conn->native_detail, sizeof conn->native_detail, "%s", detail);
     } else if (native != 0) {
-        snprintf(conn->native_detail, sizeof conn->native_detail,
-                 "code %ld", native);
+        snprintf(conn->native_detail, sizeof conn->native_detail, "code %ld",
+                 native);
     }
     return MPSSL_R_FAIL;
 }
@@ -445,8 +446,8 @@ static int conn_setup(mpssl_conn *conn, mpssl_ctx *ctx,
     if (r != 0) {
         return r;
     }
-    return mpssl_backend_impl.conn_new(conn->native->handle, conn,
-                                       sni_of(conn), &conn->bconn);
+    return mpssl_backend_impl.conn_new(conn->native->handle, conn, sni_of(conn),
+                                       &conn->bconn);
 }
 
 int mpssl_conn_new(mpssl_ctx *ctx, const mpssl_transport *transport,
@@ -480,9 +481,15 @@ void mpssl_conn_set_blocking(mpssl_conn *conn, int blocking) {
     conn->blocking = blocking != 0;
 }
 
-int mpssl_conn_blocking(const mpssl_conn *conn) { return conn->blocking; }
-int mpssl_conn_protocol(const mpssl_conn *conn) { return conn->protocol; }
-int mpssl_core_protocol(const mpssl_conn *conn) { return conn->protocol; }
+int mpssl_conn_blocking(const mpssl_conn *conn) {
+    return conn->blocking;
+}
+int mpssl_conn_protocol(const mpssl_conn *conn) {
+    return conn->protocol;
+}
+int mpssl_core_protocol(const mpssl_conn *conn) {
+    return conn->protocol;
+}
 int mpssl_core_verify_mode(const mpssl_conn *conn) {
     return conn->verify_mode;
 }
@@ -501,15 +508,17 @@ int mpssl_core_verdict(mpssl_conn *conn, const uint8_t *leaf, size_t len,
     mpssl_x509 cert;
     if (mpssl_x509_parse(leaf, len, &cert) != 0) {
         lib_flags |= MPSSL_VF_OTHER;
-    } else if (conn->hostname && !mpssl_cert_matches_host(&cert, conn->hostname)) {
+    } else if (conn->hostname &&
+               !mpssl_cert_matches_host(&cert, conn->hostname)) {
         mismatch = 1;
     }
     int code = verify_flags_to_code(lib_flags, mismatch);
     conn->verify_result = code;
     if (code != 0 && conn->verify_mode == MPSSL_CERT_REQUIRED) {
-        set_error(conn, code, mismatch && code == MPSSL_ERR_HOSTNAME_MISMATCH
-                                  ? conn->hostname
-                                  : NULL);
+        set_error(conn, code,
+                  mismatch && code == MPSSL_ERR_HOSTNAME_MISMATCH
+                      ? conn->hostname
+                      : NULL);
         return 0;
     }
     return 1;
@@ -689,7 +698,8 @@ static long report_unflushed_write(mpssl_conn *conn, size_t len) {
  * its ciphertext left (or is left queued on a blocking connection that
  * drains it), WANT_WRITE with the count remembered otherwise. */
 static long write_record(mpssl_conn *conn, const uint8_t *buf, size_t len) {
-    io_args io = {.wbuf = buf, .len = len < MAX_WRITE_STEP ? len : MAX_WRITE_STEP};
+    io_args io = {.wbuf = buf,
+                  .len = len < MAX_WRITE_STEP ? len : MAX_WRITE_STEP};
     long n = drive(conn, write_step, &io, 1);
     if (n <= 0) {
         return n;
@@ -753,9 +763,8 @@ unsigned mpssl_conn_poll(const mpssl_conn *conn, unsigned requested,
         if (mpssl_conn_pending(conn) > 0 || conn->read_ended) {
             ready |= MPSSL_POLL_RD;
         } else if (conn->state == STATE_HANDSHAKE) {
-            *transport_events |= conn->want == MPSSL_WANT_WRITE
-                                     ? MPSSL_POLL_WR
-                                     : MPSSL_POLL_RD;
+            *transport_events |=
+                conn->want == MPSSL_WANT_WRITE ? MPSSL_POLL_WR : MPSSL_POLL_RD;
         } else {
             *transport_events |= MPSSL_POLL_RD;
         }

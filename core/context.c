@@ -71,15 +71,23 @@ const uint16_t *mpssl_supported_suites(size_t *n) {
     return supported_ids;
 }
 
-const char *mpssl_backend_name(void) { return mpssl_backend_impl.name; }
-const char *mpssl_backend_version(void) { return mpssl_backend_impl.version(); }
-unsigned mpssl_backend_caps(void) { return mpssl_backend_impl.caps; }
+const char *mpssl_backend_name(void) {
+    return mpssl_backend_impl.name;
+}
+const char *mpssl_backend_version(void) {
+    return mpssl_backend_impl.version();
+}
+unsigned mpssl_backend_caps(void) {
+    return mpssl_backend_impl.caps;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Native contexts                                                          */
 /* ------------------------------------------------------------------------ */
 
-void mpssl_native_ref(mpssl_native *native) { native->refcount++; }
+void mpssl_native_ref(mpssl_native *native) {
+    native->refcount++;
+}
 
 void mpssl_native_unref(mpssl_native *native) {
     if (native && --native->refcount == 0) {
@@ -136,9 +144,8 @@ int mpssl_ctx_native(mpssl_ctx *ctx, mpssl_native **out) {
         }
         mpssl_config cfg = config_of(ctx);
         ctx->build_error[0] = '\0';
-        int r = mpssl_backend_impl.ctx_build(&cfg, &native->handle,
-                                             ctx->build_error,
-                                             sizeof ctx->build_error);
+        int r = mpssl_backend_impl.ctx_build(
+            &cfg, &native->handle, ctx->build_error, sizeof ctx->build_error);
         if (r != 0) {
             mpssl_free(native);
             return r;
@@ -159,8 +166,8 @@ static int set_default_suites(mpssl_ctx *ctx) {
     size_t n_supported;
     const uint16_t *supported = mpssl_supported_suites(&n_supported);
     uint16_t defaults[MAX_SUITES];
-    size_t n = mpssl_suite_defaults(supported, n_supported, defaults,
-                                    MAX_SUITES);
+    size_t n =
+        mpssl_suite_defaults(supported, n_supported, defaults, MAX_SUITES);
     ctx->suites = mpssl_alloc(n * sizeof *ctx->suites);
     if (!ctx->suites) {
         return -ENOMEM;
@@ -195,7 +202,9 @@ int mpssl_ctx_new(int protocol, mpssl_ctx **out) {
     return 0;
 }
 
-void mpssl_ctx_ref(mpssl_ctx *ctx) { ctx->refcount++; }
+void mpssl_ctx_ref(mpssl_ctx *ctx) {
+    ctx->refcount++;
+}
 
 static void clear_key(mpssl_ctx *ctx) {
     mpssl_free_secret(ctx->key, ctx->key_len);
@@ -215,7 +224,9 @@ void mpssl_ctx_unref(mpssl_ctx *ctx) {
     mpssl_free(ctx);
 }
 
-int mpssl_ctx_protocol(const mpssl_ctx *ctx) { return ctx->protocol; }
+int mpssl_ctx_protocol(const mpssl_ctx *ctx) {
+    return ctx->protocol;
+}
 
 int mpssl_ctx_set_verify_mode(mpssl_ctx *ctx, int mode) {
     if (mode != MPSSL_CERT_NONE && mode != MPSSL_CERT_OPTIONAL &&
@@ -229,7 +240,9 @@ int mpssl_ctx_set_verify_mode(mpssl_ctx *ctx, int mode) {
     return 0;
 }
 
-int mpssl_ctx_verify_mode(const mpssl_ctx *ctx) { return ctx->verify_mode; }
+int mpssl_ctx_verify_mode(const mpssl_ctx *ctx) {
+    return ctx->verify_mode;
+}
 
 int mpssl_ctx_load_cert_chain(mpssl_ctx *ctx, const uint8_t *cert,
                               size_t cert_len, const uint8_t *key,
@@ -286,7 +299,9 @@ int mpssl_ctx_load_verify_data(mpssl_ctx *ctx, const uint8_t *data,
     return 0;
 }
 
-size_t mpssl_ctx_ca_count(const mpssl_ctx *ctx) { return ctx->cas.n; }
+size_t mpssl_ctx_ca_count(const mpssl_ctx *ctx) {
+    return ctx->cas.n;
+}
 
 const char *mpssl_ctx_build_error(const mpssl_ctx *ctx) {
     return ctx->build_error;

@@ -19,7 +19,9 @@
 /* Character helpers (ASCII only, locale-independent)                       */
 /* ------------------------------------------------------------------------ */
 
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_digit(unsigned char c) {
+    return c >= '0' && c <= '9';
+}
 
 static int hex_value(unsigned char c) {
     if (is_digit(c)) {

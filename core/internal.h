@@ -27,7 +27,7 @@ struct mpssl_ctx {
     uint8_t *key;         /* own key, DER; wiped on free */
     size_t key_len;
     mpssl_key_type key_type;
-    uint16_t *suites;     /* enabled suites, preference order */
+    uint16_t *suites; /* enabled suites, preference order */
     size_t n_suites;
     mpssl_native *native; /* compiled form, NULL until needed or after a
                              change */

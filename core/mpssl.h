@@ -71,7 +71,8 @@ extern "C" {
  */
 #define MPSSL_ERR_CERT_UNTRUSTED -1001     /* no path to a trusted CA */
 #define MPSSL_ERR_CERT_EXPIRED -1002       /* a certificate's notAfter passed */
-#define MPSSL_ERR_CERT_NOT_YET_VALID -1003 /* a certificate's notBefore ahead */
+#define MPSSL_ERR_CERT_NOT_YET_VALID -1003 /* a certificate's notBefore ahead  \
+                                            */
 #define MPSSL_ERR_HOSTNAME_MISMATCH -1004  /* leaf does not name the server */
 #define MPSSL_ERR_NO_PEER_CERT -1005       /* peer sent no certificate */
 #define MPSSL_ERR_CERT_INVALID -1006       /* any other certificate failure */
@@ -92,22 +93,24 @@ extern "C" {
 #define MPSSL_WANT_WRITE -1102
 
 /* Argument and value errors: ports raise ValueError with mpssl_strerror(). */
-#define MPSSL_EINVALID_CERT -1201   /* "invalid cert" */
-#define MPSSL_EINVALID_KEY -1202    /* "invalid key" */
-#define MPSSL_EENCRYPTED_KEY -1203  /* encrypted private keys unsupported */
-#define MPSSL_EKEY_MISMATCH -1204   /* key does not match the certificate */
-#define MPSSL_EINVAL -1205          /* a value out of its range */
-#define MPSSL_ENEED_HOSTNAME -1206  /* CERT_REQUIRED requires server_hostname */
-#define MPSSL_EROLE_MISMATCH -1207  /* server_side disagrees with the context */
-#define MPSSL_EBAD_HOSTNAME -1208   /* server_hostname empty or malformed */
+#define MPSSL_EINVALID_CERT -1201  /* "invalid cert" */
+#define MPSSL_EINVALID_KEY -1202   /* "invalid key" */
+#define MPSSL_EENCRYPTED_KEY -1203 /* encrypted private keys unsupported */
+#define MPSSL_EKEY_MISMATCH -1204  /* key does not match the certificate */
+#define MPSSL_EINVAL -1205         /* a value out of its range */
+#define MPSSL_ENEED_HOSTNAME -1206 /* CERT_REQUIRED requires server_hostname   \
+                                    */
+#define MPSSL_EROLE_MISMATCH -1207 /* server_side disagrees with the context   \
+                                    */
+#define MPSSL_EBAD_HOSTNAME -1208  /* server_hostname empty or malformed */
 
 /* The class of a negative result, for mapping to exceptions. */
 typedef enum mpssl_result_class {
-    MPSSL_CLASS_OK = 0,      /* result >= 0 */
-    MPSSL_CLASS_ERRNO,       /* OSError(-result) */
-    MPSSL_CLASS_TLS,         /* OSError(result, message) */
-    MPSSL_CLASS_WANT,        /* would block: None at the Python level */
-    MPSSL_CLASS_VALUE,       /* ValueError(message) */
+    MPSSL_CLASS_OK = 0, /* result >= 0 */
+    MPSSL_CLASS_ERRNO,  /* OSError(-result) */
+    MPSSL_CLASS_TLS,    /* OSError(result, message) */
+    MPSSL_CLASS_WANT,   /* would block: None at the Python level */
+    MPSSL_CLASS_VALUE,  /* ValueError(message) */
 } mpssl_result_class;
 
 mpssl_result_class mpssl_result_class_of(long result);
@@ -153,8 +156,8 @@ void mpssl_set_platform(const mpssl_platform *platform);
 /* ------------------------------------------------------------------------ */
 
 /* Capability bits of the configured backend. */
-#define MPSSL_CAP_TLS13 0x0001u          /* can negotiate TLS 1.3 */
-#define MPSSL_CAP_EXACT_SUITES 0x0002u   /* restricts to exactly the list */
+#define MPSSL_CAP_TLS13 0x0001u        /* can negotiate TLS 1.3 */
+#define MPSSL_CAP_EXACT_SUITES 0x0002u /* restricts to exactly the list */
 #define MPSSL_CAP_CLIENT_CERT_OPTIONAL 0x0004u /* server CERT_OPTIONAL */
 
 /* Reference-counted global initialisation: call once per user (a port's
@@ -218,8 +221,7 @@ int mpssl_ctx_load_cert_chain(mpssl_ctx *ctx, const uint8_t *cert,
  * one or more concatenated DER certificates.  Certificates accumulate.
  * Results: 0, MPSSL_EINVALID_CERT (nothing from this call is added), -ENOMEM.
  */
-int mpssl_ctx_load_verify_data(mpssl_ctx *ctx, const uint8_t *data,
-                               size_t len);
+int mpssl_ctx_load_verify_data(mpssl_ctx *ctx, const uint8_t *data, size_t len);
 size_t mpssl_ctx_ca_count(const mpssl_ctx *ctx);
 
 /* Why the backend last refused to compile this context's configuration
@@ -362,8 +364,7 @@ void mpssl_conn_free(mpssl_conn *conn);
  * (MPSSL_TLS1_2/1_3), or MPSSL_ERR_CLOSED / MPSSL_WANT_READ when closed or
  * not yet negotiated.
  */
-int mpssl_conn_cipher(const mpssl_conn *conn, uint16_t *suite_id,
-                      int *version);
+int mpssl_conn_cipher(const mpssl_conn *conn, uint16_t *suite_id, int *version);
 
 /* The peer's leaf certificate (DER), owned by the connection and valid
  * until close: 0 and the data, or -1 when the peer sent none or the
@@ -403,10 +404,10 @@ typedef struct mpssl_x509_time {
 } mpssl_x509_time;
 
 typedef struct mpssl_x509 {
-    int version;            /* 1, 2 or 3 */
-    mpssl_blob serial;      /* big-endian magnitude bytes of the INTEGER */
-    mpssl_blob issuer;      /* DER of the Name, tag included */
-    mpssl_blob subject;     /* DER of the Name, tag included */
+    int version;        /* 1, 2 or 3 */
+    mpssl_blob serial;  /* big-endian magnitude bytes of the INTEGER */
+    mpssl_blob issuer;  /* DER of the Name, tag included */
+    mpssl_blob subject; /* DER of the Name, tag included */
     mpssl_x509_time not_before, not_after;
     mpssl_blob san;         /* DER of the GeneralNames; len 0 if absent */
     mpssl_blob spki;        /* DER of SubjectPublicKeyInfo */

@@ -15,18 +15,18 @@
 int mpssl_looks_like_pem(const uint8_t *data, size_t len);
 
 typedef enum mpssl_pem_kind {
-    MPSSL_PEM_CERTIFICATE = 1,     /* CERTIFICATE, X509 CERTIFICATE */
-    MPSSL_PEM_RSA_KEY,             /* RSA PRIVATE KEY */
-    MPSSL_PEM_EC_KEY,              /* EC PRIVATE KEY */
-    MPSSL_PEM_PKCS8_KEY,           /* PRIVATE KEY */
-    MPSSL_PEM_ENCRYPTED_KEY,       /* ENCRYPTED PRIVATE KEY, or any key block
-                                      with "Proc-Type: 4,ENCRYPTED" */
-    MPSSL_PEM_OTHER,               /* any other label (EC PARAMETERS, ...) */
+    MPSSL_PEM_CERTIFICATE = 1, /* CERTIFICATE, X509 CERTIFICATE */
+    MPSSL_PEM_RSA_KEY,         /* RSA PRIVATE KEY */
+    MPSSL_PEM_EC_KEY,          /* EC PRIVATE KEY */
+    MPSSL_PEM_PKCS8_KEY,       /* PRIVATE KEY */
+    MPSSL_PEM_ENCRYPTED_KEY,   /* ENCRYPTED PRIVATE KEY, or any key block
+                                  with "Proc-Type: 4,ENCRYPTED" */
+    MPSSL_PEM_OTHER,           /* any other label (EC PARAMETERS, ...) */
 } mpssl_pem_kind;
 
 typedef struct mpssl_pem_block {
     mpssl_pem_kind kind;
-    uint8_t *der;   /* decoded body, mpssl_alloc'ed, caller frees */
+    uint8_t *der; /* decoded body, mpssl_alloc'ed, caller frees */
     size_t der_len;
 } mpssl_pem_block;
 

@@ -12,23 +12,25 @@
 #include <stdint.h>
 
 /* Row flags. */
-#define MPSSL_SUITE_TLS13 0x01u     /* a TLS 1.3 suite (else TLS 1.2) */
-#define MPSSL_SUITE_FORBIDDEN 0x02u /* never enabled: NULL, anon, export,
-                                       RC4, (3)DES, IDEA, SEED? no: weak only */
-#define MPSSL_SUITE_NEEDS_PSK 0x04u /* PSK/SRP key exchange: needs an API the
-                                       module does not offer */
-#define MPSSL_SUITE_AEAD 0x08u      /* GCM, CCM, ChaCha20-Poly1305 */
-#define MPSSL_SUITE_PFS 0x10u       /* (EC)DHE or TLS 1.3 key exchange */
-#define MPSSL_SUITE_ECDSA 0x20u     /* needs an ECDSA server certificate */
-#define MPSSL_SUITE_RSA_AUTH 0x40u  /* needs an RSA server certificate */
+#define MPSSL_SUITE_TLS13 0x01u /* a TLS 1.3 suite (else TLS 1.2) */
+#define MPSSL_SUITE_FORBIDDEN                                                  \
+    0x02u /* never enabled: NULL, anon, export,                                \
+             RC4, (3)DES, IDEA, SEED? no: weak only */
+#define MPSSL_SUITE_NEEDS_PSK                                                  \
+    0x04u                          /* PSK/SRP key exchange: needs an API the   \
+                                      module does not offer */
+#define MPSSL_SUITE_AEAD 0x08u     /* GCM, CCM, ChaCha20-Poly1305 */
+#define MPSSL_SUITE_PFS 0x10u      /* (EC)DHE or TLS 1.3 key exchange */
+#define MPSSL_SUITE_ECDSA 0x20u    /* needs an ECDSA server certificate */
+#define MPSSL_SUITE_RSA_AUTH 0x40u /* needs an RSA server certificate */
 
 typedef struct mpssl_suite_info {
-    uint16_t id;          /* IANA id, e.g. 0xC02B */
-    const char *iana;     /* "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" */
-    const char *alias;    /* the mbedTLS-style spelling when it is not the
-                             mechanical one (see mpssl_suite_find_name), or
-                             NULL */
-    unsigned flags;       /* MPSSL_SUITE_* */
+    uint16_t id;       /* IANA id, e.g. 0xC02B */
+    const char *iana;  /* "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" */
+    const char *alias; /* the mbedTLS-style spelling when it is not the
+                          mechanical one (see mpssl_suite_find_name), or
+                          NULL */
+    unsigned flags;    /* MPSSL_SUITE_* */
 } mpssl_suite_info;
 
 /* The whole table, sorted by id. */

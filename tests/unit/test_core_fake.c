@@ -68,22 +68,20 @@ static const uint8_t good_example_cert[] = {
     0xea, 0x18, 0xff, 0x68, 0xa4, 0x54, 0x02, 0x20, 0x0f, 0x0b, 0xbc, 0x8a,
     0x8a, 0x97, 0x36, 0x31, 0x3f, 0xc2, 0x61, 0x5a, 0x10, 0x27, 0x4d, 0x3b,
     0x9d, 0x34, 0x0d, 0xb5, 0x80, 0x37, 0xd8, 0x0f, 0x1e, 0xd2, 0xab, 0x8e,
-    0xc1, 0x5b, 0x49, 0x98
-};
+    0xc1, 0x5b, 0x49, 0x98};
 
 static const uint8_t good_example_key[] = {
-    0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20, 0x2c, 0x3c, 0x80, 0x53, 0xae,
-    0x42, 0x45, 0x29, 0x06, 0xd7, 0xb2, 0xf4, 0xd2, 0x7e, 0x8a, 0xcd, 0xaf,
-    0x61, 0x44, 0xed, 0x16, 0x69, 0xd6, 0xce, 0xef, 0x1a, 0xc7, 0x9a, 0x92,
-    0xfc, 0xd3, 0xd1, 0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-    0x03, 0x01, 0x07, 0xa1, 0x44, 0x03, 0x42, 0x00, 0x04, 0x9b, 0x23, 0xe6,
-    0x89, 0x25, 0x12, 0x43, 0x32, 0x9f, 0x62, 0xad, 0x5e, 0x57, 0x4b, 0x96,
-    0x06, 0x49, 0x2f, 0x78, 0xfa, 0x4f, 0x03, 0x57, 0x01, 0xbc, 0xab, 0x5b,
-    0xb6, 0x82, 0x12, 0x84, 0x13, 0xbd, 0x55, 0xbf, 0xe4, 0x26, 0x89, 0xfe,
-    0x20, 0x99, 0x0d, 0xd4, 0xd1, 0xe4, 0xc7, 0xfc, 0xc8, 0xe1, 0xe1, 0xe7,
-    0x53, 0x22, 0x18, 0x82, 0x93, 0x3f, 0xd6, 0xa9, 0x3b, 0x41, 0x1f, 0x2a,
-    0x9a
-};
+    0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20, 0x2c, 0x3c, 0x80, 0x53,
+    0xae, 0x42, 0x45, 0x29, 0x06, 0xd7, 0xb2, 0xf4, 0xd2, 0x7e, 0x8a,
+    0xcd, 0xaf, 0x61, 0x44, 0xed, 0x16, 0x69, 0xd6, 0xce, 0xef, 0x1a,
+    0xc7, 0x9a, 0x92, 0xfc, 0xd3, 0xd1, 0xa0, 0x0a, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0xa1, 0x44, 0x03, 0x42,
+    0x00, 0x04, 0x9b, 0x23, 0xe6, 0x89, 0x25, 0x12, 0x43, 0x32, 0x9f,
+    0x62, 0xad, 0x5e, 0x57, 0x4b, 0x96, 0x06, 0x49, 0x2f, 0x78, 0xfa,
+    0x4f, 0x03, 0x57, 0x01, 0xbc, 0xab, 0x5b, 0xb6, 0x82, 0x12, 0x84,
+    0x13, 0xbd, 0x55, 0xbf, 0xe4, 0x26, 0x89, 0xfe, 0x20, 0x99, 0x0d,
+    0xd4, 0xd1, 0xe4, 0xc7, 0xfc, 0xc8, 0xe1, 0xe1, 0xe7, 0x53, 0x22,
+    0x18, 0x82, 0x93, 0x3f, 0xd6, 0xa9, 0x3b, 0x41, 0x1f, 0x2a, 0x9a};
 
 /* Not a certificate: the core's parser refuses it. */
 static const uint8_t garbage_leaf[] = {0x30, 0x03, 0x02, 0x01, 0x00};
@@ -160,8 +158,8 @@ static struct fake_state {
     int conn_new_result, ctx_build_result;
     mpssl_config last_cfg;
     uint16_t last_suites[16];
-    int conn_native[8];   /* native id handed to the i-th conn_new */
-    int sni_given;        /* conn_new got a non-NULL sni */
+    int conn_native[8]; /* native id handed to the i-th conn_new */
+    int sni_given;      /* conn_new got a non-NULL sni */
     char sni[64];
     size_t check_key_cert_len;
     size_t pending;
@@ -175,15 +173,15 @@ static struct fake_state {
     /* transport */
     const long *send_script;
     size_t n_send, i_send;
-    int send_blocked;     /* after the script: WB instead of accepting */
+    int send_blocked; /* after the script: WB instead of accepting */
     int send_calls;
     uint8_t sent[1 << 17];
     size_t sent_len;
     const long *recv_script;
     size_t n_recv, i_recv;
     int recv_calls;
-    char trace[64];       /* 'S' send that moved bytes, 's' one that did
-                             not, 'R' recv, 'W' wait */
+    char trace[64]; /* 'S' send that moved bytes, 's' one that did
+                       not, 'R' recv, 'W' wait */
     size_t trace_len;
     const wait_step *wait_script;
     size_t n_wait, i_wait;
@@ -191,7 +189,9 @@ static struct fake_state {
     unsigned wait_events[16];
 } F;
 
-static void fake_reset(void) { memset(&F, 0, sizeof F); }
+static void fake_reset(void) {
+    memset(&F, 0, sizeof F);
+}
 
 static void trace(char c) {
     if (F.trace_len + 1 < sizeof F.trace) {
@@ -203,8 +203,12 @@ static void trace(char c) {
 /* The fake backend                                                         */
 /* ------------------------------------------------------------------------ */
 
-static const char *fake_version(void) { return "fake 1.0"; }
-static int fake_global_init(void) { return 0; }
+static const char *fake_version(void) {
+    return "fake 1.0";
+}
+static int fake_global_init(void) {
+    return 0;
+}
 
 /* Includes a forbidden and a PSK suite: the core's policy must drop them
  * even though the "library" offers them. */
@@ -300,8 +304,8 @@ static long run_step(fake_conn *fc, const fake_step *s) {
             mpssl_core_verdict(fc->core, s->leaf, s->leaf_len, s->vflags);
         if (!F.verdict_ret) {
             if (s->fail) {
-                mpssl_core_fail(fc->core, s->fail, s->fail_arg,
-                                s->fail_native, s->fail_detail);
+                mpssl_core_fail(fc->core, s->fail, s->fail_arg, s->fail_native,
+                                s->fail_detail);
             }
             return MPSSL_R_FAIL;
         }
@@ -396,8 +400,7 @@ static int fake_close_notify(void *bconn) {
     return MPSSL_R_DONE;
 }
 
-static int fake_peer_cert(const void *bconn, const uint8_t **der,
-                          size_t *len) {
+static int fake_peer_cert(const void *bconn, const uint8_t **der, size_t *len) {
     (void)bconn;
     if (!F.peer_leaf) {
         return -1;
@@ -561,8 +564,8 @@ static int contains(const char *haystack, const char *needle) {
 
 /* Library and core constant spellings never reach a message. */
 static int mentions_constant_name(const char *msg) {
-    static const char *const prefixes[] = {"SSL_", "ERR_", "MPSSL", "X509_",
-                                           "MBEDTLS", "GNUTLS_", "BR_ERR"};
+    static const char *const prefixes[] = {
+        "SSL_", "ERR_", "MPSSL", "X509_", "MBEDTLS", "GNUTLS_", "BR_ERR"};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         if (contains(msg, prefixes[i])) {
             return 1;
@@ -628,8 +631,8 @@ static void test_every_fail_kind_maps_to_its_documented_code(void) {
         int r = mpssl_conn_handshake(conn);
         const char *msg = error_text(conn);
         if (r != c->expected) {
-            printf("  case %zu (kind %d, arg %d): got %d, message \"%s\"\n",
-                   i, (int)c->kind, c->arg, r, msg);
+            printf("  case %zu (kind %d, arg %d): got %d, message \"%s\"\n", i,
+                   (int)c->kind, c->arg, r, msg);
         }
         CHECK_EQ_INT(r, c->expected);
         CHECK_EQ_INT(mpssl_conn_error(conn, NULL, 0), c->expected);
@@ -812,8 +815,7 @@ static void test_core_verdict_beats_later_library_failure(void) {
     mpssl_ctx_unref(ctx);
 }
 
-static void test_transport_failure_sending_the_alert_keeps_first_failure(
-    void) {
+static void test_transport_failure_sending_the_alert_keeps_first_failure(void) {
     static const int modes[] = {MPSSL_CERT_REQUIRED, MPSSL_CERT_NONE};
     for (size_t i = 0; i < ARRAY_LEN(modes); i++) {
         fake_reset();
@@ -845,8 +847,8 @@ static void test_transport_failure_sending_the_alert_keeps_first_failure(
 /* Sticky failures                                                          */
 /* ------------------------------------------------------------------------ */
 
-static void test_handshake_failure_is_sticky_and_backend_not_called_again(
-    void) {
+static void
+test_handshake_failure_is_sticky_and_backend_not_called_again(void) {
     fake_reset();
     const fake_step hs[] = {{.fail = MPSSL_FAIL_PROTOCOL}};
     SET_SCRIPT(F.hs, hs);
@@ -884,14 +886,13 @@ static void test_read_failure_is_sticky_for_writes_too(void) {
 
 static void test_later_failures_never_replace_the_first(void) {
     fake_reset();
-    const fake_step hs[] = {{.fail = MPSSL_FAIL_NO_SHARED,
-                             .fail_detail = "first"}};
+    const fake_step hs[] = {
+        {.fail = MPSSL_FAIL_NO_SHARED, .fail_detail = "first"}};
     SET_SCRIPT(F.hs, hs);
     mpssl_conn *conn = plain_client(0);
     mpssl_conn_handshake(conn);
     /* A backend complaining again (say from a late callback). */
-    mpssl_core_fail(conn, MPSSL_FAIL_PROTOCOL, 0, 0,
-                    "second");
+    mpssl_core_fail(conn, MPSSL_FAIL_PROTOCOL, 0, 0, "second");
     CHECK_EQ_INT(mpssl_conn_error(conn, NULL, 0), MPSSL_ERR_NO_SHARED_CIPHER);
     CHECK(contains(error_text(conn), "first"));
     CHECK(!contains(error_text(conn), "second"));
@@ -903,10 +904,10 @@ static void test_later_failures_never_replace_the_first(void) {
 /* ------------------------------------------------------------------------ */
 
 /* One handshake step presenting `leaf` with the library's `flags`. */
-#define PRESENT(leaf_arr, flags)                                             \
-    {                                                                        \
-        .verdict = 1, .leaf = (leaf_arr), .leaf_len = sizeof(leaf_arr),      \
-        .vflags = (flags)                                                    \
+#define PRESENT(leaf_arr, flags)                                               \
+    {                                                                          \
+        .verdict = 1, .leaf = (leaf_arr), .leaf_len = sizeof(leaf_arr),        \
+        .vflags = (flags)                                                      \
     }
 
 static void test_cert_none_continues_and_records_nothing(void) {
@@ -939,8 +940,7 @@ static const verdict_case verdict_cases[] = {
     {MPSSL_VF_UNTRUSTED | MPSSL_VF_OTHER | MPSSL_VF_EXPIRED |
          MPSSL_VF_NOT_YET_VALID,
      "good.example", MPSSL_ERR_CERT_UNTRUSTED},
-    {MPSSL_VF_OTHER | MPSSL_VF_EXPIRED, "good.example",
-     MPSSL_ERR_CERT_INVALID},
+    {MPSSL_VF_OTHER | MPSSL_VF_EXPIRED, "good.example", MPSSL_ERR_CERT_INVALID},
     {MPSSL_VF_EXPIRED | MPSSL_VF_NOT_YET_VALID, "good.example",
      MPSSL_ERR_CERT_EXPIRED},
     {0, "other.example", MPSSL_ERR_HOSTNAME_MISMATCH},
@@ -1039,8 +1039,8 @@ static void test_server_verifies_client_without_host_name_check(void) {
     mpssl_ctx_unref(ctx);
 }
 
-static void test_missing_peer_certificate_fails_required_records_optional(
-    void) {
+static void
+test_missing_peer_certificate_fails_required_records_optional(void) {
     static const int modes[] = {MPSSL_CERT_REQUIRED, MPSSL_CERT_OPTIONAL};
     for (size_t i = 0; i < ARRAY_LEN(modes); i++) {
         fake_reset();
@@ -1511,8 +1511,7 @@ static void test_poll_reports_nval_after_close_and_after_failure(void) {
     CHECK_EQ_INT(te, 0);
     mpssl_conn_close(closed);
     te = 99;
-    CHECK_EQ_INT(mpssl_conn_poll(closed, MPSSL_POLL_RD, &te),
-                 MPSSL_POLL_NVAL);
+    CHECK_EQ_INT(mpssl_conn_poll(closed, MPSSL_POLL_RD, &te), MPSSL_POLL_NVAL);
     CHECK_EQ_INT(te, 0);
     mpssl_conn_free(failed);
     mpssl_conn_free(closed);
@@ -1534,8 +1533,8 @@ static void test_poll_ready_for_read_with_pending_plaintext(void) {
 
 static void test_poll_redirects_during_handshake(void) {
     static const struct {
-        long want;          /* what the handshake step asked for */
-        int queue;          /* leave ciphertext queued */
+        long want; /* what the handshake step asked for */
+        int queue; /* leave ciphertext queued */
         unsigned requested;
         unsigned transport; /* what the port must poll the transport for */
     } cases[] = {
@@ -1562,8 +1561,8 @@ static void test_poll_redirects_during_handshake(void) {
     }
 }
 
-static void test_negotiated_parameters_and_peer_cert_only_after_handshake(
-    void) {
+static void
+test_negotiated_parameters_and_peer_cert_only_after_handshake(void) {
     fake_reset();
     const fake_step hs[] = {{.result = MPSSL_R_WANT_READ}};
     SET_SCRIPT(F.hs, hs);
@@ -1622,8 +1621,8 @@ static void test_close_never_waits_for_the_transport(void) {
     mpssl_conn_free(conn);
 }
 
-static void test_no_close_notify_before_handshake_completes_or_after_failure(
-    void) {
+static void
+test_no_close_notify_before_handshake_completes_or_after_failure(void) {
     fake_reset();
     const fake_step hs[] = {{.result = MPSSL_R_WANT_READ}};
     SET_SCRIPT(F.hs, hs);
@@ -1697,8 +1696,7 @@ static void test_connections_share_one_native_context(void) {
     CHECK_EQ_INT(F.conn_frees, 3);
 }
 
-static void test_native_context_freed_when_context_and_connections_gone(
-    void) {
+static void test_native_context_freed_when_context_and_connections_gone(void) {
     fake_reset();
     mpssl_ctx *ctx = new_ctx(MPSSL_PROTOCOL_TLS_CLIENT, MPSSL_CERT_NONE);
     mpssl_conn *conn = new_conn(ctx, NULL, 0);
@@ -1711,8 +1709,8 @@ static void test_native_context_freed_when_context_and_connections_gone(
     CHECK_EQ_INT(F.live_natives, 0);
 }
 
-static void test_changed_context_builds_new_native_old_connection_keeps_old(
-    void) {
+static void
+test_changed_context_builds_new_native_old_connection_keeps_old(void) {
     fake_reset();
     mpssl_ctx *ctx = new_ctx(MPSSL_PROTOCOL_TLS_CLIENT, MPSSL_CERT_NONE);
     mpssl_conn *old = new_conn(ctx, NULL, 0);
@@ -1817,8 +1815,7 @@ static void test_set_suites_refuses_with_reason_and_leaves_context(void) {
         CHECK_EQ_INT(mpssl_ctx_set_suites(ctx, before, 1, &bad_index), 0);
         mpssl_conn *conn = new_conn(ctx, NULL, 0);
         const uint16_t ids[] = {0x1301, 0xC02B, cases[i].bad, 0xC02F};
-        CHECK_EQ_INT(mpssl_ctx_set_suites(ctx, ids, ARRAY_LEN(ids),
-                                          &bad_index),
+        CHECK_EQ_INT(mpssl_ctx_set_suites(ctx, ids, ARRAY_LEN(ids), &bad_index),
                      MPSSL_ERR_CIPHER_LIST);
         CHECK_EQ_INT(bad_index, 2);
         const char *why = mpssl_suite_refusal(ctx, cases[i].bad);
@@ -1855,8 +1852,7 @@ static void test_duplicate_suites_keep_first_position(void) {
     static const uint16_t ids[] = {0xC02F, 0x1301, 0xC02F, 0x1301, 0xC02B};
     static const uint16_t kept[] = {0xC02F, 0x1301, 0xC02B};
     size_t bad_index;
-    CHECK_EQ_INT(mpssl_ctx_set_suites(ctx, ids, ARRAY_LEN(ids), &bad_index),
-                 0);
+    CHECK_EQ_INT(mpssl_ctx_set_suites(ctx, ids, ARRAY_LEN(ids), &bad_index), 0);
     CHECK(suites_equal(ctx, kept, ARRAY_LEN(kept)));
     mpssl_conn *conn = new_conn(ctx, NULL, 0);
     CHECK_EQ_INT(F.last_cfg.n_suites, 3);
@@ -1880,8 +1876,7 @@ static void test_versions_follow_from_the_suites(void) {
         mpssl_ctx *ctx = new_ctx(MPSSL_PROTOCOL_TLS_SERVER, MPSSL_CERT_NONE);
         size_t bad_index;
         CHECK_EQ_INT(
-            mpssl_ctx_set_suites(ctx, cases[i].ids, cases[i].n, &bad_index),
-            0);
+            mpssl_ctx_set_suites(ctx, cases[i].ids, cases[i].n, &bad_index), 0);
         mpssl_conn *conn = new_conn(ctx, NULL, 0);
         CHECK_EQ_INT(F.ctx_builds, 1);
         CHECK_EQ_INT(F.last_cfg.min_version, cases[i].min);
@@ -1910,12 +1905,11 @@ static void test_set_suites_invalidates_native_context(void) {
 
 static void test_cas_chain_and_key_reach_the_native_config(void) {
     fake_reset();
-    mpssl_ctx *ctx = new_ctx_with_ca(MPSSL_PROTOCOL_TLS_SERVER,
-                                     MPSSL_CERT_OPTIONAL);
-    CHECK_EQ_INT(mpssl_ctx_load_cert_chain(ctx, good_example_cert,
-                                           sizeof good_example_cert,
-                                           good_example_key,
-                                           sizeof good_example_key),
+    mpssl_ctx *ctx =
+        new_ctx_with_ca(MPSSL_PROTOCOL_TLS_SERVER, MPSSL_CERT_OPTIONAL);
+    CHECK_EQ_INT(mpssl_ctx_load_cert_chain(
+                     ctx, good_example_cert, sizeof good_example_cert,
+                     good_example_key, sizeof good_example_key),
                  0);
     CHECK_EQ_INT(F.check_keys, 1);
     CHECK_EQ_INT(F.check_key_cert_len, sizeof good_example_cert);

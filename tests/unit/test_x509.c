@@ -619,13 +619,17 @@ static void test_san_entries_come_in_order_with_types(void) {
 static void test_san_returns_constructed_and_odd_length_entries(void) {
     /* otherName [0] {OID 1.2.3, [0] {UTF8 "x"}}, directoryName [4] {Name},
      * and a 5-byte IP the matcher must refuse but the reader reports. */
-    static const uint8_t der[] = {
-        0x30, 0x1a, /* GeneralNames */
-        0xa0, 0x0a, 0x06, 0x02, 0x2a, 0x03, 0xa0, 0x04, 0x0c, 0x02, 'h',
-        'i',  0xa4, 0x02, 0x30, 0x00, /* empty Name */
-        0x87, 0x05, 1,    2,    3,    4,    5,    0x88, 0x01, 0x2a, /* registeredID
-                                                                     */
-    };
+    static const uint8_t
+        der
+            [] =
+                {
+                    0x30, 0x1a, /* GeneralNames */
+                    0xa0, 0x0a, 0x06, 0x02, 0x2a, 0x03, 0xa0, 0x04, 0x0c,
+                    0x02, 'h',  'i',  0xa4, 0x02, 0x30, 0x00, /* empty Name */
+                    0x87, 0x05, 1,    2,    3,    4,    5,    0x88, 0x01,
+                    0x2a, /* registeredID
+                           */
+                };
     mpssl_blob san = {der, sizeof der};
     mpssl_x509_san s;
     size_t pos = 0;
