@@ -652,7 +652,9 @@ static long read_step(mpssl_conn *conn, void *arg) {
 
 long mpssl_conn_read(mpssl_conn *conn, uint8_t *buf, size_t len) {
     long r = mpssl_conn_handshake(conn);
-    if (r != 0) {
+    /* A read need not wait for the last handshake flight to leave: the
+     * drive below keeps flushing it, and buffered plaintext is readable. */
+    if (r != 0 && !(r == MPSSL_WANT_WRITE && conn->state == STATE_OPEN)) {
         return r;
     }
     if (conn->read_ended || len == 0) {
@@ -705,11 +707,17 @@ static long write_record(mpssl_conn *conn, const uint8_t *buf, size_t len) {
         return n;
     }
     long f = conn->blocking ? drain(conn) : flush_queue(conn);
-    if (f == 0) {
+    if (f == 0 || (conn->blocking && is_transient(f))) {
+        /* Written, or (a blocking caller's deadline passed) committed to
+         * the queue, which every later operation flushes first: counting
+         * it now keeps a later, different write from being credited with
+         * these bytes. */
         return n;
     }
-    conn->write_unreported = (size_t)n;
-    return f; /* WANT_WRITE, a timeout, or a failure */
+    if (f == MPSSL_WANT_WRITE) {
+        conn->write_unreported = (size_t)n; /* reported on the retry */
+    }
+    return f;
 }
 
 long mpssl_conn_write(mpssl_conn *conn, const uint8_t *buf, size_t len) {
