@@ -28,7 +28,14 @@ typedef struct port_socket {
     int busy;          /* an operation is running (maybe in another thread) */
     int close_pending; /* close() came during an operation */
     int owns_stream;   /* closing closes the stream (not after a failed wrap) */
+    uint8_t *unread;   /* plaintext an interrupted read had taken (see
+                          keep_unread), served first by the next read */
+    size_t unread_len;
 } port_socket;
+
+/* recv(n) returns what one read gives: never more than this is allocated,
+ * whatever n says. */
+#define RECV_MAX ((size_t)65536)
 
 /* Largest single core read/write: keeps counts well inside a long. */
 #define CHUNK_MAX ((size_t)1 << 30)
@@ -47,9 +54,35 @@ static PyObject *raise_busy(void) {
 
 /* Releases the TLS state and closes the stream exactly once.  -1 when the
  * stream's close() raised (exception set). */
+/*
+ * The wrapped socket's descriptor, re-read before each use: if the
+ * application closed that socket behind our back and the number now belongs
+ * to another connection, our bytes (a close_notify, say) must never reach
+ * it.  1 when the descriptor is still the one we wrapped.
+ */
+static int fd_still_ours(port_socket *self) {
+    if (!self->t.is_socket || self->stream == NULL) {
+        return 1;
+    }
+    PyObject *res = PyObject_CallMethod(self->stream, "fileno", NULL);
+    long fd = res != NULL ? PyLong_AsLong(res) : -1;
+    Py_XDECREF(res);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return fd == self->t.fd;
+}
+
 static int close_now(port_socket *self) {
     self->closed = 1;
     self->close_pending = 0;
+    PyMem_RawFree(self->unread);
+    self->unread = NULL;
+    self->unread_len = 0;
+    if (!fd_still_ours(self)) {
+        self->t.fd = -1; /* nothing more goes out through a reused number */
+    }
     if (self->conn != NULL) {
         /* close_notify: one attempt that never blocks. */
         mpssl_conn_set_blocking(self->conn, 0);
@@ -130,6 +163,10 @@ static long run_op(port_socket *self, op_fn fn, void *arg, int force_blocking,
         raise_busy();
         return -EBUSY;
     }
+    if (!fd_still_ours(self)) {
+        port_raise_tls(EBADF, "the wrapped socket was closed or replaced");
+        return -EBADF;
+    }
     self->busy = 1;
     double timeout;
     if (current_timeout(self, &timeout) < 0) {
@@ -184,6 +221,78 @@ typedef struct io_req {
     int line;     /* stop after b'\n' */
 } io_req;
 
+/* Timeouts and interrupted waits leave the connection usable. */
+static int is_transient(long r) {
+    return r == -ETIMEDOUT || r == -EINTR;
+}
+
+/*
+ * Serves plaintext kept by keep_unread into q (up to its room, and only
+ * through the first newline for readline).  Returns the bytes served.
+ */
+static size_t serve_unread(port_socket *self, io_req *q) {
+    if (self->unread_len == 0) {
+        return 0;
+    }
+    size_t room = q->len - q->total;
+    if (q->limit != 0 && q->limit - q->total < room) {
+        room = q->limit - q->total;
+    }
+    size_t n = self->unread_len < room ? self->unread_len : room;
+    if (q->line) {
+        uint8_t *nl = memchr(self->unread, '\n', n);
+        n = nl != NULL ? (size_t)(nl - self->unread) + 1 : n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    memcpy(q->buf + q->total, self->unread, n);
+    q->total += n;
+    self->unread_len -= n;
+    memmove(self->unread, self->unread + n, self->unread_len);
+    if (self->unread_len == 0) {
+        PyMem_RawFree(self->unread);
+        self->unread = NULL;
+    }
+    return n;
+}
+
+/*
+ * An exception (a timeout, a signal handler's) interrupted a read that had
+ * already taken q->total bytes from the connection: keep them, ahead of
+ * anything kept before, so the exception loses no data.  0, or -1 with
+ * MemoryError set.
+ */
+static int keep_unread(port_socket *self, const io_req *q) {
+    if (q->total == 0) {
+        return 0;
+    }
+    uint8_t *kept = PyMem_RawMalloc(q->total + self->unread_len);
+    if (kept == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(kept, q->buf, q->total);
+    if (self->unread_len > 0) {
+        memcpy(kept + q->total, self->unread, self->unread_len);
+    }
+    PyMem_RawFree(self->unread);
+    self->unread = kept;
+    self->unread_len += q->total;
+    return 0;
+}
+
+/* True when what serve_unread gave already answers the request. */
+static int served_enough(const io_req *q, int fill) {
+    if (q->total == 0) {
+        return 0;
+    }
+    if (!fill || (q->line && q->buf[q->total - 1] == '\n')) {
+        return 1;
+    }
+    return q->total == (q->limit != 0 ? q->limit : q->len);
+}
+
 static long op_read_once(mpssl_conn *conn, void *arg) {
     io_req *q = arg;
     size_t len = q->len < CHUNK_MAX ? q->len : CHUNK_MAX;
@@ -228,6 +337,12 @@ static long op_read_fill(mpssl_conn *conn, void *arg) {
             break;
         }
     }
+    /* A timeout or an interrupt is raised even after progress; the caller
+     * keeps the bytes for the next read.  EOF, would-block and sticky
+     * failures return what was read (a failure resurfaces next call). */
+    if (is_transient(r)) {
+        return r;
+    }
     return q->total > 0 ? (long)q->total : r;
 }
 
@@ -251,6 +366,11 @@ static long op_write_all(mpssl_conn *conn, void *arg) {
         }
         q->total += (size_t)r;
     }
+    /* Only would-block may end a write with a partial count; a timeout or
+     * failure is raised (as CPython's sendall does). */
+    if (r < 0 && r != MPSSL_WANT_READ && r != MPSSL_WANT_WRITE) {
+        return r;
+    }
     return q->total > 0 ? (long)q->total : r;
 }
 
@@ -272,12 +392,20 @@ static PyObject *read_bytes(port_socket *self, Py_ssize_t n, int line) {
     if (q.buf == NULL) {
         return port_raise_errno(ENOMEM);
     }
-    int failed;
-    long r = run_op(self, op_read_fill, &q, 0, &failed);
+    int failed = 0;
+    long r;
+    if (self->closed || !(serve_unread(self, &q), served_enough(&q, 1))) {
+        r = run_op(self, op_read_fill, &q, 0, &failed);
+    } else {
+        r = (long)q.total;
+    }
+    if (failed && keep_unread(self, &q) < 0) {
+        PyErr_Clear(); /* the first exception matters more */
+    }
     PyObject *res = NULL;
     if (!failed) {
         res =
-            r == MPSSL_WANT_READ || r == MPSSL_WANT_WRITE
+            (r == MPSSL_WANT_READ || r == MPSSL_WANT_WRITE) && q.total == 0
                 ? Py_NewRef(Py_None)
                 : PyBytes_FromStringAndSize((char *)q.buf, (Py_ssize_t)q.total);
     }
@@ -313,19 +441,22 @@ static PyObject *sslsocket_recv(port_socket *self, PyObject *args) {
                                               : "negative buffersize in recv");
         return NULL;
     }
-    PyObject *bytes = PyBytes_FromStringAndSize(NULL, n);
+    size_t size = (size_t)n < RECV_MAX ? (size_t)n : RECV_MAX;
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
     if (bytes == NULL || n == 0) {
         return bytes;
     }
     /* The bytes object is private until returned: safe to fill unlocked. */
-    io_req q = {.buf = (uint8_t *)PyBytes_AS_STRING(bytes), .len = (size_t)n};
-    int failed;
-    long r = run_op(self, op_read_once, &q, 0, &failed);
+    io_req q = {.buf = (uint8_t *)PyBytes_AS_STRING(bytes), .len = size};
+    int failed = 0;
+    long r = self->closed || serve_unread(self, &q) == 0
+                 ? run_op(self, op_read_once, &q, 0, &failed)
+                 : (long)q.total;
     if (failed || r < 0) {
         Py_DECREF(bytes);
         return failed ? NULL : Py_NewRef(Py_None);
     }
-    if (r < n && _PyBytes_Resize(&bytes, r) < 0) {
+    if ((size_t)r < size && _PyBytes_Resize(&bytes, r) < 0) {
         return NULL;
     }
     return bytes;
@@ -352,11 +483,22 @@ static PyObject *read_into(port_socket *self, PyObject *target, Py_ssize_t n,
         res = PyLong_FromLong(0);
     } else {
         io_req q = {.buf = view.buf, .len = (size_t)n, .limit = (size_t)n};
-        int failed;
-        long r =
-            run_op(self, fill ? op_read_fill : op_read_once, &q, 0, &failed);
+        int failed = 0;
+        long r;
+        if (self->closed ||
+            !(serve_unread(self, &q), served_enough(&q, fill))) {
+            r = run_op(self, fill ? op_read_fill : op_read_once, &q, 0,
+                       &failed);
+        } else {
+            r = (long)q.total;
+        }
+        if (failed && fill && keep_unread(self, &q) < 0) {
+            PyErr_Clear(); /* the first exception matters more */
+        }
         if (!failed) {
-            res = r < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(r);
+            res = r < 0 && q.total == 0
+                      ? Py_NewRef(Py_None)
+                      : PyLong_FromSize_t(q.total > 0 ? q.total : (size_t)r);
         }
     }
     PyBuffer_Release(&view);
@@ -415,7 +557,7 @@ static PyObject *write_buffer(port_socket *self, PyObject *data,
         failed = 1;
     }
     if (failed) {
-        /* exception already set */
+        /* exception already set: a timeout or failure, even after progress */
     } else if (r < 0) {
         /* would block with nothing written */
         res = kind == WRITE_ALL_NONE ? port_raise_errno(EAGAIN)
@@ -631,7 +773,7 @@ static PyObject *sslsocket_pending(port_socket *self, PyObject *unused) {
     if (!query_allowed(self)) {
         return NULL;
     }
-    return PyLong_FromSize_t(mpssl_conn_pending(self->conn));
+    return PyLong_FromSize_t(self->unread_len + mpssl_conn_pending(self->conn));
 }
 
 /* -1 after close and after a fatal error: the contract wants polling to
@@ -800,6 +942,8 @@ PyObject *port_socket_wrap(port_context *ctx, PyObject *sock, int server_side,
     self->busy = 0;
     self->close_pending = 0;
     self->owns_stream = 0; /* until wrapping succeeded */
+    self->unread = NULL;
+    self->unread_len = 0;
     PyObject_GC_Track(self);
 
     mpssl_transport transport;
