@@ -782,7 +782,9 @@ static PyObject *sslsocket_pending(port_socket *self, PyObject *unused) {
  * could keep a poller waiting forever). */
 static PyObject *sslsocket_fileno(port_socket *self, PyObject *unused) {
     (void)unused;
-    int failed = !self->closed && self->conn != NULL &&
+    /* While another thread is inside an operation (GIL released) the
+     * connection is not ours to read: its descriptor is. */
+    int failed = !self->closed && !self->busy && self->conn != NULL &&
                  mpssl_conn_error(self->conn, NULL, 0) != 0;
     return PyLong_FromLong(self->closed || failed ? -1 : self->t.fd);
 }
