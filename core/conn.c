@@ -56,9 +56,10 @@ struct mpssl_conn {
     /* Ciphertext the transport has not taken yet. */
     uint8_t *out;
     size_t out_len, out_off, out_cap;
-    int corked;              /* queue everything until the next flush */
-    size_t write_unreported; /* plaintext accepted, its record not yet
-                                flushed: reported on the write retry */
+    int corked;          /* queue everything until the next flush */
+    uint8_t *unreported; /* plaintext of a record committed to the queue
+                            but not yet counted to the caller */
+    size_t unreported_len;
 
     char reason[80];        /* core detail for the error message */
     char native_detail[96]; /* backend detail, shown in parentheses */
@@ -676,29 +677,59 @@ static long write_step(mpssl_conn *conn, void *arg) {
     return conn->error;
 }
 
+static void forget_unreported(mpssl_conn *conn) {
+    mpssl_free(conn->unreported);
+    conn->unreported = NULL;
+    conn->unreported_len = 0;
+}
+
+/* A record was encrypted and queued, but the call ends without counting it
+ * (would-block, timeout, interrupt): keep its plaintext to recognise the
+ * retry.  0, or -ENOMEM (sticky). */
+static int remember_unreported(mpssl_conn *conn, const uint8_t *buf, size_t n) {
+    forget_unreported(conn);
+    conn->unreported = mpssl_alloc(n);
+    if (!conn->unreported) {
+        return set_error(conn, -ENOMEM, NULL);
+    }
+    memcpy(conn->unreported, buf, n);
+    conn->unreported_len = n;
+    return 0;
+}
+
 /*
- * A record accepted by an earlier call whose ciphertext is still queued:
- * once the queue drains, the earlier call's bytes count as written now.
- * Returns the count (>0), 0 when nothing was pending, or WANT/failure.
+ * The record an earlier call left uncounted goes out exactly once, before
+ * anything else.  Whether this call counts it depends on its data: a retry
+ * starts with the same bytes and is credited with them (no duplicate); a
+ * caller that moved on to other data is not (nothing it wrote is lost).
+ * Returns the bytes credited (0 when none), or WANT/failure while the
+ * record cannot leave yet.
  */
-static long report_unflushed_write(mpssl_conn *conn, size_t len) {
-    if (conn->write_unreported == 0) {
+static long report_unflushed_write(mpssl_conn *conn, const uint8_t *buf,
+                                   size_t len) {
+    if (!conn->unreported) {
         return 0;
     }
     long r = conn->blocking ? drain(conn) : flush_queue(conn);
     if (r != 0) {
         return r;
     }
-    /* A retry with a shorter buffer learns about its own bytes only; the
-     * rest is reported to the calls that present it. */
-    size_t n = conn->write_unreported < len ? conn->write_unreported : len;
-    conn->write_unreported -= n;
+    size_t n = conn->unreported_len < len ? conn->unreported_len : len;
+    if (memcmp(buf, conn->unreported, n) != 0) {
+        forget_unreported(conn);
+        return 0;
+    }
+    conn->unreported_len -= n;
+    memmove(conn->unreported, conn->unreported + n, conn->unreported_len);
+    if (conn->unreported_len == 0) {
+        forget_unreported(conn);
+    }
     return (long)n;
 }
 
-/* One record's worth: encrypt, then try to flush.  Returns the count once
- * its ciphertext left (or is left queued on a blocking connection that
- * drains it), WANT_WRITE with the count remembered otherwise. */
+/* One record's worth: encrypt, then flush.  Returns the count once its
+ * ciphertext left; otherwise the would-block, timeout or failure, with the
+ * committed record remembered for the next call. */
 static long write_record(mpssl_conn *conn, const uint8_t *buf, size_t len) {
     io_args io = {.wbuf = buf,
                   .len = len < MAX_WRITE_STEP ? len : MAX_WRITE_STEP};
@@ -707,15 +738,14 @@ static long write_record(mpssl_conn *conn, const uint8_t *buf, size_t len) {
         return n;
     }
     long f = conn->blocking ? drain(conn) : flush_queue(conn);
-    if (f == 0 || (conn->blocking && is_transient(f))) {
-        /* Written, or (a blocking caller's deadline passed) committed to
-         * the queue, which every later operation flushes first: counting
-         * it now keeps a later, different write from being credited with
-         * these bytes. */
+    if (f == 0) {
         return n;
     }
-    if (f == MPSSL_WANT_WRITE) {
-        conn->write_unreported = (size_t)n; /* reported on the retry */
+    if (f == MPSSL_WANT_WRITE || is_transient(f)) {
+        int e = remember_unreported(conn, buf, (size_t)n);
+        if (e != 0) {
+            return e;
+        }
     }
     return f;
 }
@@ -729,12 +759,12 @@ long mpssl_conn_write(mpssl_conn *conn, const uint8_t *buf, size_t len) {
         return 0;
     }
     size_t total = 0;
-    r = report_unflushed_write(conn, len);
+    r = report_unflushed_write(conn, buf, len);
     if (r < 0) {
         return r;
     }
     total = (size_t)r;
-    if (conn->write_unreported > 0 || (total > 0 && !conn->blocking)) {
+    if (conn->unreported || (total > 0 && !conn->blocking)) {
         return (long)total;
     }
     while (total < len) {
@@ -815,6 +845,7 @@ void mpssl_conn_close(mpssl_conn *conn) {
     mpssl_native_unref(conn->native);
     conn->native = NULL;
     queue_release(conn);
+    forget_unreported(conn);
     conn->state = STATE_CLOSED;
 }
 

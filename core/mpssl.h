@@ -69,21 +69,22 @@ extern "C" {
  * mpssl_error_name() (e.g. "ERR_CERT_UNTRUSTED").  The same failure gives
  * the same code on every backend.  Values never change between releases.
  */
-#define MPSSL_ERR_CERT_UNTRUSTED -1001     /* no path to a trusted CA */
-#define MPSSL_ERR_CERT_EXPIRED -1002       /* a certificate's notAfter passed */
-#define MPSSL_ERR_CERT_NOT_YET_VALID -1003 /* a certificate's notBefore ahead  \
-                                            */
-#define MPSSL_ERR_HOSTNAME_MISMATCH -1004  /* leaf does not name the server */
-#define MPSSL_ERR_NO_PEER_CERT -1005       /* peer sent no certificate */
-#define MPSSL_ERR_CERT_INVALID -1006       /* any other certificate failure */
-#define MPSSL_ERR_PEER_ALERT -1007         /* the peer sent a fatal alert */
-#define MPSSL_ERR_PROTOCOL -1008           /* handshake or record protocol */
-#define MPSSL_ERR_NO_SHARED_CIPHER -1009   /* no common suite or version */
-#define MPSSL_ERR_HANDSHAKE_EOF -1010      /* end of stream in the handshake */
-#define MPSSL_ERR_CLOSED -1011             /* operation on a closed socket */
-#define MPSSL_ERR_UNSUPPORTED -1012        /* backend lacks the feature */
-#define MPSSL_ERR_CIPHER_LIST -1013        /* set_ciphers: bad suite list */
-#define MPSSL_ERR_INTERNAL -1014           /* library failure, no better kind */
+#define MPSSL_ERR_CERT_UNTRUSTED -1001 /* no path to a trusted CA */
+#define MPSSL_ERR_CERT_EXPIRED -1002   /* a certificate's notAfter passed */
+#define MPSSL_ERR_CERT_NOT_YET_VALID                                           \
+    -1003                                 /* a certificate's notBefore ahead   \
+                                           */
+#define MPSSL_ERR_HOSTNAME_MISMATCH -1004 /* leaf does not name the server */
+#define MPSSL_ERR_NO_PEER_CERT -1005      /* peer sent no certificate */
+#define MPSSL_ERR_CERT_INVALID -1006      /* any other certificate failure */
+#define MPSSL_ERR_PEER_ALERT -1007        /* the peer sent a fatal alert */
+#define MPSSL_ERR_PROTOCOL -1008          /* handshake or record protocol */
+#define MPSSL_ERR_NO_SHARED_CIPHER -1009  /* no common suite or version */
+#define MPSSL_ERR_HANDSHAKE_EOF -1010     /* end of stream in the handshake */
+#define MPSSL_ERR_CLOSED -1011            /* operation on a closed socket */
+#define MPSSL_ERR_UNSUPPORTED -1012       /* backend lacks the feature */
+#define MPSSL_ERR_CIPHER_LIST -1013       /* set_ciphers: bad suite list */
+#define MPSSL_ERR_INTERNAL -1014          /* library failure, no better kind */
 #define MPSSL_ERR_FIRST MPSSL_ERR_CERT_UNTRUSTED
 #define MPSSL_ERR_LAST MPSSL_ERR_INTERNAL
 
@@ -98,11 +99,13 @@ extern "C" {
 #define MPSSL_EENCRYPTED_KEY -1203 /* encrypted private keys unsupported */
 #define MPSSL_EKEY_MISMATCH -1204  /* key does not match the certificate */
 #define MPSSL_EINVAL -1205         /* a value out of its range */
-#define MPSSL_ENEED_HOSTNAME -1206 /* CERT_REQUIRED requires server_hostname   \
-                                    */
-#define MPSSL_EROLE_MISMATCH -1207 /* server_side disagrees with the context   \
-                                    */
-#define MPSSL_EBAD_HOSTNAME -1208  /* server_hostname empty or malformed */
+#define MPSSL_ENEED_HOSTNAME                                                   \
+    -1206 /* CERT_REQUIRED requires server_hostname                            \
+           */
+#define MPSSL_EROLE_MISMATCH                                                   \
+    -1207                         /* server_side disagrees with the context    \
+                                   */
+#define MPSSL_EBAD_HOSTNAME -1208 /* server_hostname empty or malformed */
 
 /* The class of a negative result, for mapping to exceptions. */
 typedef enum mpssl_result_class {
@@ -327,9 +330,12 @@ long mpssl_conn_read(mpssl_conn *conn, uint8_t *buf, size_t len);
 /*
  * Writes plaintext, completing the handshake first if needed.  Blocking:
  * writes all len bytes.  Non-blocking: >0 bytes written (possibly fewer than
- * len), or MPSSL_WANT_*.  After MPSSL_WANT_WRITE, call again with the same
- * data: bytes already encrypted are never encrypted twice, and the count
- * returned covers them.  Failures are sticky.
+ * len), or MPSSL_WANT_*.  Failures are sticky.
+ * A call that ends in MPSSL_WANT_WRITE, -ETIMEDOUT or -EINTR may have
+ * encrypted a record already: it is sent exactly once, before anything else.
+ * The next call is credited with those bytes when its data starts with them
+ * (a retry with the same data: no duplicate); a call with other data is not
+ * (the caller moved on: nothing it writes is lost).
  */
 long mpssl_conn_write(mpssl_conn *conn, const uint8_t *buf, size_t len);
 

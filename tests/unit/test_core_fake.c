@@ -1384,11 +1384,10 @@ static void test_wait_timeout_and_interrupt_are_returned_not_sticky(void) {
     }
 }
 
-/* A blocking write whose deadline passes after its record was encrypted
- * counts those bytes as written: they are committed to the queue, which the
- * next operation flushes first, and a later, different write is never
- * credited with them (the data-loss bug this pins). */
-static void test_blocking_write_timeout_counts_the_committed_record(void) {
+/* A blocking write whose deadline passes after its record was encrypted:
+ * the record is sent once, and a retry with the same data is credited with
+ * it instead of encrypting it again. */
+static void test_write_retried_after_a_timeout_is_credited_not_resent(void) {
     fake_reset();
     mpssl_conn *conn = plain_client(1);
     CHECK_EQ_INT(mpssl_conn_handshake(conn), 0);
@@ -1396,13 +1395,30 @@ static void test_blocking_write_timeout_counts_the_committed_record(void) {
     SET_WAIT(waits);
     F.send_blocked = 1;
     uint8_t data[50] = {0};
-    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), 50);
+    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), -ETIMEDOUT);
     CHECK_EQ_INT(mpssl_conn_error(conn, NULL, 0), 0);
-    CHECK_EQ_INT(F.sent_len, 0);
-    uint8_t more[3] = {1, 2, 3};
-    CHECK_EQ_INT(mpssl_conn_write(conn, more, sizeof more), 3);
+    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), 50);
+    CHECK_EQ_INT(F.write_calls, 1);
+    CHECK_EQ_INT(F.sent_len, 55);
+    mpssl_conn_free(conn);
+}
+
+/* ... and a caller that moves on to other data after the timeout is not
+ * credited with the old record (which still goes out first): its own bytes
+ * are written, none lost. */
+static void test_write_with_new_data_after_a_timeout_is_not_credited(void) {
+    fake_reset();
+    mpssl_conn *conn = plain_client(1);
+    CHECK_EQ_INT(mpssl_conn_handshake(conn), 0);
+    static const wait_step waits[] = {{-ETIMEDOUT, 0}, {0, 1}};
+    SET_WAIT(waits);
+    F.send_blocked = 1;
+    uint8_t data[50] = {0};
+    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), -ETIMEDOUT);
+    uint8_t other[3] = {1, 2, 3};
+    CHECK_EQ_INT(mpssl_conn_write(conn, other, sizeof other), 3);
     CHECK_EQ_INT(F.write_calls, 2);
-    CHECK_EQ_INT(F.sent_len, 55 + 8); /* the first record, then the second */
+    CHECK_EQ_INT(F.sent_len, 55 + 8); /* the old record, then the new one */
     mpssl_conn_free(conn);
 }
 
@@ -1985,7 +2001,8 @@ int main(void) {
     RUN(test_blocking_last_flight_waits_for_writable_only);
     RUN(test_blocking_write_waits_until_record_left);
     RUN(test_wait_timeout_and_interrupt_are_returned_not_sticky);
-    RUN(test_blocking_write_timeout_counts_the_committed_record);
+    RUN(test_write_retried_after_a_timeout_is_credited_not_resent);
+    RUN(test_write_with_new_data_after_a_timeout_is_not_credited);
     RUN(test_fatal_wait_error_is_sticky);
     RUN(test_blocking_without_wait_reports_want);
     RUN(test_connections_block_by_default);
