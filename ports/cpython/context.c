@@ -2,7 +2,8 @@
  * context.c - the SSLContext type: configuration held in an mpssl_ctx.
  *
  * Certificates and keys are accepted as paths (str or os.PathLike, read
- * here) or as data (any bytes-like object).
+ * here) or as data (any bytes-like object); load_verify_locations' cafile
+ * is always a path (bytes too) and its cadata always data.
  */
 #include "port.h"
 
@@ -78,6 +79,13 @@ static int read_file(PyObject *path_obj, input_data *in) {
     in->data = buf;
     in->len = len;
     return 0;
+}
+
+/* A file named by obj: str, bytes or os.PathLike, as open() takes it.
+ * 0, or -1 with an exception. */
+static int input_get_path(PyObject *obj, input_data *in) {
+    memset(in, 0, sizeof *in);
+    return read_file(obj, in);
 }
 
 /*
@@ -275,7 +283,9 @@ static PyObject *context_load_verify_locations(port_context *self,
         return NULL;
     }
     input_data in;
-    int rc = cafile != Py_None ? input_get(cafile, 0, &in)
+    /* cafile is always a path, bytes included (as in CPython's ssl);
+     * only cadata carries certificates. */
+    int rc = cafile != Py_None ? input_get_path(cafile, &in)
                                : input_get(cadata, 1, &in);
     if (rc < 0) {
         return NULL;

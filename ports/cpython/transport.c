@@ -6,7 +6,8 @@
  *   the whole core call (crypto and waiting) runs with the GIL released and
  *   the Python-level blocking mode of the socket does not matter;
  * - any other stream object: its recv_into/send (or readinto/write) methods
- *   are called with the GIL held; None means "would block".
+ *   are called with the GIL held, on private copies of the data; None
+ *   means "would block".
  * Waiting is poll() on the fd, bounded by the operation's deadline.
  */
 #include "port.h"
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -145,19 +147,126 @@ static int socket_wait(void *user, unsigned events) {
 /* Other stream objects: their methods, GIL held                            */
 /* ------------------------------------------------------------------------ */
 
-/* Keeps the exception for the method and tells the core "I/O error". */
-static long stash_exception(port_transport *t) {
-    PyObject *exc = port_fetch_exception();
+static int is_transient_errno(long err) {
+    return err == ETIMEDOUT || err == EAGAIN || err == EWOULDBLOCK ||
+           err == EINTR;
+}
+
+/* An OSError's errno attribute, or 0 when it has none (OSError("text")). */
+static long oserror_errno(PyObject *exc) {
+    PyObject *attr = PyObject_GetAttrString(exc, "errno");
+    long err = 0;
+    if (attr != NULL && PyLong_Check(attr)) {
+        err = PyLong_AsLong(attr);
+    }
+    Py_XDECREF(attr);
+    PyErr_Clear();
+    return err;
+}
+
+/* The errno an OSError raised without one stands for, by its class. */
+static long errno_of_class(PyObject *exc) {
+    static const struct {
+        PyObject **type;
+        long err;
+    } classes[] = {
+        {&PyExc_TimeoutError, ETIMEDOUT},
+        {&PyExc_BlockingIOError, EAGAIN},
+        {&PyExc_InterruptedError, EINTR},
+        {&PyExc_ConnectionResetError, ECONNRESET},
+        {&PyExc_ConnectionAbortedError, ECONNABORTED},
+        {&PyExc_ConnectionRefusedError, ECONNREFUSED},
+        {&PyExc_BrokenPipeError, EPIPE},
+    };
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+        if (PyErr_GivenExceptionMatches(exc, *classes[i].type)) {
+            return classes[i].err;
+        }
+    }
+    return EIO;
+}
+
+/*
+ * What an exception from a stream method means to the core.  A method that
+ * raised transferred nothing, so a timeout, would-block, interrupt or any
+ * non-OSError exception (KeyboardInterrupt, a bug in the stream) is
+ * transient: -EINTR leaves the connection usable once the method has
+ * re-raised the exception.  Any other OSError is the transport failing:
+ * its own -errno, which the core keeps as the sticky error.
+ */
+static long exception_result(PyObject *exc) {
+    if (exc == NULL || !PyErr_GivenExceptionMatches(exc, PyExc_OSError)) {
+        return -EINTR;
+    }
+    long err = oserror_errno(exc);
+    if (err <= 0 || err > MPSSL_ERRNO_MAX) {
+        err = errno_of_class(exc);
+    }
+    return is_transient_errno(err) ? -EINTR : -err;
+}
+
+/* The first exception of an operation is the one its method re-raises. */
+static void keep_exception(port_transport *t, PyObject *exc) {
     if (t->exc == NULL) {
         t->exc = exc;
     } else {
         Py_XDECREF(exc);
     }
+}
+
+/* Keeps the pending exception and returns what it means to the core. */
+static long stash_exception(port_transport *t) {
+    PyObject *exc = port_fetch_exception();
+    long r = exception_result(exc);
+    keep_exception(t, exc);
+    return r;
+}
+
+/* Our own buffer could not be allocated: nothing was transferred, so the
+ * connection survives; the method raises OSError(ENOMEM). */
+static long no_memory(port_transport *t) {
+    PyErr_Clear();
+    port_raise_errno(ENOMEM);
+    keep_exception(t, port_fetch_exception());
+    return -EINTR;
+}
+
+/*
+ * A stream that breaks the protocol (a count outside [0, len], a result
+ * that is neither an int nor None) may have transferred anything: the
+ * connection cannot continue, -EIO.  The method raises OSError(EIO, why)
+ * (TypeError for a wrong result type) and later I/O OSError(EIO).
+ */
+static long bad_count(port_transport *t, const char *name, PyObject *count,
+                      size_t len) {
+    PyObject *msg = PyUnicode_FromFormat(
+        "stream %s() returned %R for a buffer of %zu bytes", name, count, len);
+    PyObject *exc = NULL;
+    if (msg != NULL) {
+        exc = PyObject_CallFunction(PyExc_OSError, "iO", EIO, msg);
+        Py_DECREF(msg);
+    }
+    keep_exception(t, exc != NULL ? exc : port_fetch_exception());
     return -EIO;
 }
 
-/* A stream method's result: None -> would block, int -> count or -errno. */
-static long stream_result(port_transport *t, PyObject *res, size_t len) {
+static long bad_result_type(port_transport *t, const char *name,
+                            PyObject *res) {
+    PyErr_Format(PyExc_TypeError,
+                 "stream %s() returned %.100s, expected an int or None", name,
+                 Py_TYPE(res)->tp_name);
+    keep_exception(t, port_fetch_exception());
+    return -EIO;
+}
+
+/*
+ * Calls stream.<name>(arg) and checks its result: None -> would block, an
+ * int in [0, len] -> that count.  Everything else is turned into what the
+ * core expects (see stash_exception, bad_count and bad_result_type).
+ */
+static long call_stream(port_transport *t, const char *name, PyObject *arg,
+                        size_t len) {
+    PyObject *res = PyObject_CallMethod(t->stream, name, "O", arg);
     if (res == NULL) {
         return stash_exception(t);
     }
@@ -165,73 +274,85 @@ static long stream_result(port_transport *t, PyObject *res, size_t len) {
         Py_DECREF(res);
         return MPSSL_IO_WOULD_BLOCK;
     }
-    long n = PyLong_AsLong(res);
+    long r;
+    if (!PyLong_Check(res)) {
+        r = bad_result_type(t, name, res);
+    } else {
+        int overflow;
+        long n = PyLong_AsLongAndOverflow(res, &overflow);
+        r = !overflow && n >= 0 && (size_t)n <= len
+                ? n
+                : bad_count(t, name, res, len);
+    }
     Py_DECREF(res);
-    if (n == -1 && PyErr_Occurred()) {
-        return stash_exception(t);
-    }
-    if (n < 0) {
-        return n >= -MPSSL_ERRNO_MAX ? n : -EIO;
-    }
-    if ((size_t)n > len) {
-        PyErr_SetString(PyExc_ValueError,
-                        "stream returned more bytes than requested");
-        return stash_exception(t);
-    }
-    return n;
+    return r;
 }
 
-/* Calls stream.<name>(memoryview over buf) and releases the view, so the
- * stream cannot keep a pointer into the core's buffer. */
-static PyObject *call_with_view(port_transport *t, const char *name, char *buf,
-                                size_t len, int flags) {
+/* A stream method after one already raised in this operation: report
+ * "interrupted" rather than call it again with the error unreported. */
+static int stream_unusable(const port_transport *t) {
+    return t->stream == NULL || t->exc != NULL;
+}
+
+/*
+ * The stream reads into a scratch bytearray, copied out afterwards: the
+ * core's buffer (often the TLS library's own) is never exposed, since a
+ * stream could keep a view or slice of it past this call.
+ */
+static long stream_recv(void *user, uint8_t *buf, size_t len) {
+    port_transport *t = user;
+    if (stream_unusable(t)) {
+        return t->stream == NULL ? -EBADF : -EINTR;
+    }
     if (len > PY_SSIZE_T_MAX) {
         len = PY_SSIZE_T_MAX;
     }
-    PyObject *view = PyMemoryView_FromMemory(buf, (Py_ssize_t)len, flags);
-    if (view == NULL) {
-        return NULL;
+    PyObject *scratch = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)len);
+    if (scratch == NULL) {
+        return no_memory(t);
     }
-    PyObject *res = PyObject_CallMethod(t->stream, name, "O", view);
-    PyObject *failure = res == NULL ? port_fetch_exception() : NULL;
-    PyObject *rel = PyObject_CallMethod(view, "release", NULL);
-    Py_DECREF(view);
-    if (rel == NULL) {
-        /* Still exported by the stream: report it unless already failing. */
-        if (failure != NULL) {
-            PyErr_Clear();
-        }
-        Py_CLEAR(res);
-    }
-    Py_XDECREF(rel);
-    port_restore_exception(failure);
-    return res;
-}
-
-static long stream_recv(void *user, uint8_t *buf, size_t len) {
-    port_transport *t = user;
-    if (t->stream == NULL) {
-        return -EBADF;
-    }
+    memset(PyByteArray_AS_STRING(scratch), 0, len); /* no stale heap bytes */
     const char *name = t->use_recv_into ? "recv_into" : "readinto";
-    PyObject *res = call_with_view(t, name, (char *)buf, len, PyBUF_WRITE);
-    return stream_result(t, res, len);
+    long n = call_stream(t, name, scratch, len);
+    /* The stream may have resized the bytearray: never copy past its end. */
+    size_t size = (size_t)PyByteArray_GET_SIZE(scratch);
+    if (n > 0 && (size_t)n > size) {
+        PyObject *count = PyLong_FromLong(n);
+        n = count != NULL ? bad_count(t, name, count, size) : no_memory(t);
+        Py_XDECREF(count);
+    }
+    if (n > 0) {
+        memcpy(buf, PyByteArray_AS_STRING(scratch), (size_t)n);
+    }
+    Py_DECREF(scratch);
+    return n;
 }
 
+/* The stream gets its own immutable copy of the bytes to send. */
 static long stream_send(void *user, const uint8_t *buf, size_t len) {
     port_transport *t = user;
-    if (t->stream == NULL) {
-        return -EBADF;
+    if (stream_unusable(t)) {
+        return t->stream == NULL ? -EBADF : -EINTR;
     }
-    const char *name = t->use_send ? "send" : "write";
-    PyObject *res = call_with_view(t, name, (char *)buf, len, PyBUF_READ);
-    long n = stream_result(t, res, len);
+    if (len > PY_SSIZE_T_MAX) {
+        len = PY_SSIZE_T_MAX;
+    }
+    PyObject *copy =
+        PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)len);
+    if (copy == NULL) {
+        return no_memory(t);
+    }
+    long n = call_stream(t, t->use_send ? "send" : "write", copy, len);
+    Py_DECREF(copy);
     /* "Never 0": a stream that accepted nothing would block. */
     return n == 0 && len > 0 ? MPSSL_IO_WOULD_BLOCK : n;
 }
 
 static int stream_wait(void *user, unsigned events) {
     port_transport *t = user;
+    if (t->exc != NULL) {
+        return -EINTR; /* the operation ends to re-raise the exception */
+    }
     /* poll only; the GIL is held on this path, so let other threads run. */
     t->released = PyEval_SaveThread();
     int r = poll_fd(t, events);

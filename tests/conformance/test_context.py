@@ -2,6 +2,8 @@
 get_ciphers/set_ciphers, and context changes after wrapping."""
 
 import errno
+import os
+import pathlib
 import ssl
 
 import pytest
@@ -127,6 +129,14 @@ def test_load_cert_chain_accepts_bytes_like_data(pki, wrap):
     ctx = server_ctx()
     ctx.load_cert_chain(wrap(read(pki.server_ec_chain)), wrap(read(pki.server_ec_key)))
     ctx.load_cert_chain(wrap(read(pki.server_rsa_cert_der)), wrap(read(pki.key_rsa_der)))
+
+
+def test_load_cert_chain_accepts_pathlike_paths(pki, tls_pair, server_context):
+    ctx = server_ctx()
+    ctx.load_cert_chain(pathlib.Path(pki.server_ec_chain),
+                        pathlib.Path(pki.server_ec_key))
+    tls, _ = tls_pair(server_ctx=ctx)
+    assert tls.getpeercert(True) == pki.der(pki.server_ec_cert)
 
 
 def test_load_cert_chain_reads_the_key_from_certfile_when_keyfile_is_none(pki):
@@ -266,6 +276,32 @@ def test_load_verify_locations_accepts_every_form(pki, tls_pair, form):
     }[form]
     tls, _ = tls_pair(client_ctx=trust(pki, **kwargs))
     assert tls.verify_result() == 0
+
+
+@pytest.mark.parametrize("make_path", [os.fsencode, pathlib.Path],
+                         ids=["bytes", "pathlib"])
+def test_load_verify_locations_cafile_is_a_path_as_bytes_or_pathlike(
+        pki, tls_pair, make_path):
+    tls, _ = tls_pair(client_ctx=trust(pki, cafile=make_path(pki.ca_cert)))
+    assert tls.verify_result() == 0
+
+
+def test_load_verify_locations_cafile_bytes_are_never_read_as_pem_data(pki):
+    # A path that does not exist (certificate text is no file name), not a
+    # certificate to trust.
+    with pytest.raises(OSError):
+        client_ctx().load_verify_locations(cafile=read(pki.ca_cert))
+
+
+@pytest.mark.parametrize("wrap", [bytearray, memoryview])
+def test_load_verify_locations_cafile_rejects_bytes_like_non_bytes(pki, wrap):
+    with pytest.raises(TypeError):
+        client_ctx().load_verify_locations(cafile=wrap(os.fsencode(pki.ca_cert)))
+
+
+def test_load_verify_locations_cadata_pathlike_is_not_data(pki):
+    with pytest.raises(TypeError):
+        client_ctx().load_verify_locations(cadata=pathlib.Path(pki.ca_cert))
 
 
 @pytest.mark.parametrize("kwargs_of", [
