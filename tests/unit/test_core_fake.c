@@ -1384,37 +1384,37 @@ static void test_wait_timeout_and_interrupt_are_returned_not_sticky(void) {
     }
 }
 
-/* A blocking write whose deadline passes after its record was encrypted:
- * the record is sent once, and a retry with the same data is credited with
- * it instead of encrypting it again. */
-static void test_write_retried_after_a_timeout_is_credited_not_resent(void) {
+/* A blocking client whose first write of data[0..len) encrypts its record
+ * but times out before any of it is sent. */
+static mpssl_conn *client_after_timed_out_write(const uint8_t *data,
+                                                size_t len) {
     fake_reset();
     mpssl_conn *conn = plain_client(1);
     CHECK_EQ_INT(mpssl_conn_handshake(conn), 0);
     static const wait_step waits[] = {{-ETIMEDOUT, 0}, {0, 1}};
     SET_WAIT(waits);
     F.send_blocked = 1;
-    uint8_t data[50] = {0};
-    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), -ETIMEDOUT);
+    CHECK_EQ_INT(mpssl_conn_write(conn, data, len), -ETIMEDOUT);
     CHECK_EQ_INT(mpssl_conn_error(conn, NULL, 0), 0);
+    return conn;
+}
+
+/* The record is sent once, and a retry with the same data is credited with
+ * it instead of encrypting it again. */
+static void test_write_retried_after_a_timeout_is_credited_not_resent(void) {
+    uint8_t data[50] = {0};
+    mpssl_conn *conn = client_after_timed_out_write(data, sizeof data);
     CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), 50);
     CHECK_EQ_INT(F.write_calls, 1);
     CHECK_EQ_INT(F.sent_len, 55);
     mpssl_conn_free(conn);
 }
 
-/* ... and a caller that moves on to other data after the timeout is not
- * credited with the old record (which still goes out first): its own bytes
- * are written, none lost. */
+/* A caller that moves on to other data is not credited with the old record
+ * (which still goes out first): its own bytes are written, none lost. */
 static void test_write_with_new_data_after_a_timeout_is_not_credited(void) {
-    fake_reset();
-    mpssl_conn *conn = plain_client(1);
-    CHECK_EQ_INT(mpssl_conn_handshake(conn), 0);
-    static const wait_step waits[] = {{-ETIMEDOUT, 0}, {0, 1}};
-    SET_WAIT(waits);
-    F.send_blocked = 1;
     uint8_t data[50] = {0};
-    CHECK_EQ_INT(mpssl_conn_write(conn, data, sizeof data), -ETIMEDOUT);
+    mpssl_conn *conn = client_after_timed_out_write(data, sizeof data);
     uint8_t other[3] = {1, 2, 3};
     CHECK_EQ_INT(mpssl_conn_write(conn, other, sizeof other), 3);
     CHECK_EQ_INT(F.write_calls, 2);
