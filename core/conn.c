@@ -89,14 +89,8 @@ static int set_error(mpssl_conn *conn, int code, const char *reason) {
     return conn->error;
 }
 
-/* Transport errors from the port: timeouts and interrupted waits leave the
- * connection usable (nothing was lost), anything else is fatal. */
-static int is_transient(long r) {
-    return r == -ETIMEDOUT || r == -EINTR;
-}
-
 static int transport_failure(mpssl_conn *conn, long r) {
-    if (is_transient(r)) {
+    if (mpssl_result_is_transient(r)) {
         return (int)r;
     }
     conn->transport_errno = (int)-r;
@@ -216,15 +210,15 @@ static size_t queued(const mpssl_conn *conn);
 long mpssl_io_recv(mpssl_conn *conn, uint8_t *buf, size_t len) {
     if (queued(conn) > 0) {
         int f = flush_queue(conn);
-        if (f < 0 && f != MPSSL_WANT_WRITE && !is_transient(f)) {
+        if (f < 0 && f != MPSSL_WANT_WRITE && !mpssl_result_is_transient(f)) {
             return f;
         }
     }
     long r = conn->transport.recv(conn->transport.user, buf, len);
-    if (r < 0 && r != MPSSL_IO_WOULD_BLOCK && !is_transient(r)) {
+    if (r < 0 && r != MPSSL_IO_WOULD_BLOCK && !mpssl_result_is_transient(r)) {
         conn->transport_errno = (int)-r;
     }
-    if (r < 0 && is_transient(r)) {
+    if (r < 0 && mpssl_result_is_transient(r)) {
         /* An interrupted recv is a would-block for the library; the wait
          * that follows reports the interruption. */
         r = MPSSL_IO_WOULD_BLOCK;
@@ -265,7 +259,7 @@ long mpssl_io_send(mpssl_conn *conn, const uint8_t *buf, size_t len) {
         while (done < len) {
             long r = conn->transport.send(conn->transport.user, buf + done,
                                           len - done);
-            if (r == MPSSL_IO_WOULD_BLOCK || is_transient(r)) {
+            if (r == MPSSL_IO_WOULD_BLOCK || mpssl_result_is_transient(r)) {
                 break;
             }
             if (r <= 0) {
@@ -365,7 +359,8 @@ static long drive(mpssl_conn *conn, step_fn step, void *arg,
             if (!is_want(r)) {
                 if (r >= 0) {
                     long f = flush_queue(conn);
-                    if (f != 0 && !is_want(f) && !is_transient(f)) {
+                    if (f != 0 && !is_want(f) &&
+                        !mpssl_result_is_transient(f)) {
                         return f;
                     }
                 } else {
@@ -741,7 +736,7 @@ static long write_record(mpssl_conn *conn, const uint8_t *buf, size_t len) {
     if (f == 0) {
         return n;
     }
-    if (f == MPSSL_WANT_WRITE || is_transient(f)) {
+    if (f == MPSSL_WANT_WRITE || mpssl_result_is_transient(f)) {
         int e = remember_unreported(conn, buf, (size_t)n);
         if (e != 0) {
             return e;

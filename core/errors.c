@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stddef.h>
 
 typedef struct error_row {
@@ -82,6 +83,10 @@ mpssl_result_class mpssl_result_class_of(long result) {
     /* Anything else escaping the core is a bug; report it as a TLS failure
      * rather than crash. */
     return MPSSL_CLASS_TLS;
+}
+
+int mpssl_result_is_transient(long result) {
+    return result == -ETIMEDOUT || result == -EINTR;
 }
 
 const char *mpssl_strerror(int code) {

@@ -118,6 +118,12 @@ typedef enum mpssl_result_class {
 
 mpssl_result_class mpssl_result_class_of(long result);
 
+/* 1 for the transport results that leave a connection usable: -ETIMEDOUT
+ * (the port's deadline passed) and -EINTR (the port was interrupted, e.g.
+ * by an interpreter exception).  Nothing is lost; the operation may be
+ * called again.  Every other negative errno is a sticky failure. */
+int mpssl_result_is_transient(long result);
+
 /* Plain-English text for a code (TLS, value or WANT class); never NULL. */
 const char *mpssl_strerror(int code);
 

@@ -221,11 +221,6 @@ typedef struct io_req {
     int line;     /* stop after b'\n' */
 } io_req;
 
-/* Timeouts and interrupted waits leave the connection usable. */
-static int is_transient(long r) {
-    return r == -ETIMEDOUT || r == -EINTR;
-}
-
 /*
  * Serves plaintext kept by keep_unread into q (up to its room, and only
  * through the first newline for readline).  Returns the bytes served.
@@ -340,7 +335,7 @@ static long op_read_fill(mpssl_conn *conn, void *arg) {
     /* A timeout or an interrupt is raised even after progress; the caller
      * keeps the bytes for the next read.  EOF, would-block and sticky
      * failures return what was read (a failure resurfaces next call). */
-    if (is_transient(r)) {
+    if (mpssl_result_is_transient(r)) {
         return r;
     }
     return q->total > 0 ? (long)q->total : r;
