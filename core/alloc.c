@@ -1,9 +1,16 @@
 /*
- * alloc.c - the platform hooks: allocator, entropy and time.
+ * alloc.c - the platform hooks: allocator, entropy and time, and the core
+ * services backends reach them through.
  */
 #include "backend.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
 
 static void *default_alloc(size_t size) {
     return malloc(size);
@@ -65,4 +72,43 @@ void mpssl_free_secret(void *ptr, size_t len) {
         *p++ = 0;
     }
     mpssl_free(ptr);
+}
+
+/* The OS's entropy: getrandom() where Linux has it, else nothing (a bare
+ * metal port must set the platform hook). */
+static int os_entropy(uint8_t *buf, size_t len) {
+#if defined(__linux__)
+    while (len > 0) {
+        ssize_t n = getrandom(buf, len, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -EIO;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+#else
+    (void)buf;
+    (void)len;
+    return -EIO;
+#endif
+}
+
+int mpssl_entropy(uint8_t *buf, size_t len) {
+    if (platform.entropy) {
+        return platform.entropy(platform.entropy_ctx, buf, len) == 0 ? 0
+                                                                     : -EIO;
+    }
+    return os_entropy(buf, len);
+}
+
+int64_t mpssl_unix_time(void) {
+    if (platform.unix_time) {
+        return platform.unix_time();
+    }
+    time_t now = time(NULL);
+    return now == (time_t)-1 ? -1 : (int64_t)now;
 }

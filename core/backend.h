@@ -226,6 +226,15 @@ int mpssl_core_fail(mpssl_conn *core, mpssl_fail_kind kind, int arg,
 int mpssl_core_protocol(const mpssl_conn *core);
 int mpssl_core_verify_mode(const mpssl_conn *core);
 
+/* Fills buf with len unpredictable bytes, from the port's entropy hook if it
+ * set one (mpssl_set_platform), else from the OS (getrandom).  0, or -EIO
+ * when no entropy is available: a backend must then refuse to build. */
+int mpssl_entropy(uint8_t *buf, size_t len);
+
+/* Seconds since 1970-01-01T00:00:00Z, from the port's clock hook if it set
+ * one, else the OS clock; -1 if neither knows the time. */
+int64_t mpssl_unix_time(void);
+
 /* Core allocator (the platform's), for backends that can route their
  * library's allocations through it. */
 void *mpssl_alloc(size_t size);

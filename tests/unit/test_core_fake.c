@@ -1947,6 +1947,58 @@ static void test_cas_chain_and_key_reach_the_native_config(void) {
 
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------ */
+/* Platform services                                                        */
+/* ------------------------------------------------------------------------ */
+
+static int fixed_entropy_calls;
+static int fixed_entropy(void *ctx, uint8_t *buf, size_t len) {
+    fixed_entropy_calls++;
+    memset(buf, *(const uint8_t *)ctx, len);
+    return 0;
+}
+static int failing_entropy(void *ctx, uint8_t *buf, size_t len) {
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    return 1;
+}
+static int64_t fixed_time(void) {
+    return 1234567890;
+}
+
+static void test_entropy_comes_from_the_os_without_a_hook(void) {
+    uint8_t a[32] = {0}, b[32] = {0};
+    mpssl_set_platform(NULL);
+    CHECK_EQ_INT(mpssl_entropy(a, sizeof a), 0);
+    CHECK_EQ_INT(mpssl_entropy(b, sizeof b), 0);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+}
+
+static void test_entropy_hook_is_used_and_its_failure_reported(void) {
+    uint8_t fill = 0xA5, buf[8] = {0};
+    mpssl_platform hooks = {fixed_entropy, &fill, NULL};
+    fixed_entropy_calls = 0;
+    mpssl_set_platform(&hooks);
+    CHECK_EQ_INT(mpssl_entropy(buf, sizeof buf), 0);
+    CHECK_EQ_INT(fixed_entropy_calls, 1);
+    CHECK_EQ_INT(buf[0], 0xA5);
+    CHECK_EQ_INT(buf[7], 0xA5);
+    hooks.entropy = failing_entropy;
+    mpssl_set_platform(&hooks);
+    CHECK_EQ_INT(mpssl_entropy(buf, sizeof buf), -EIO);
+    mpssl_set_platform(NULL);
+}
+
+static void test_time_hook_overrides_the_os_clock(void) {
+    mpssl_platform hooks = {NULL, NULL, fixed_time};
+    mpssl_set_platform(NULL);
+    CHECK(mpssl_unix_time() > 1700000000); /* after 2023-11 */
+    mpssl_set_platform(&hooks);
+    CHECK_EQ_INT(mpssl_unix_time(), 1234567890);
+    mpssl_set_platform(NULL);
+}
+
 int main(void) {
     alarm(30); /* a core loop that never ends must not hang the suite */
     if (mpssl_init() != 0) {
@@ -2034,6 +2086,9 @@ int main(void) {
     RUN(test_versions_follow_from_the_suites);
     RUN(test_set_suites_invalidates_native_context);
     RUN(test_cas_chain_and_key_reach_the_native_config);
+    RUN(test_entropy_comes_from_the_os_without_a_hook);
+    RUN(test_entropy_hook_is_used_and_its_failure_reported);
+    RUN(test_time_hook_overrides_the_os_clock);
 
     mpssl_deinit();
     return DONE();
