@@ -99,8 +99,7 @@ static int os_entropy(uint8_t *buf, size_t len) {
 
 int mpssl_entropy(uint8_t *buf, size_t len) {
     if (platform.entropy) {
-        return platform.entropy(platform.entropy_ctx, buf, len) == 0 ? 0
-                                                                     : -EIO;
+        return platform.entropy(platform.entropy_ctx, buf, len) == 0 ? 0 : -EIO;
     }
     return os_entropy(buf, len);
 }
