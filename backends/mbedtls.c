@@ -33,6 +33,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h> /* MBEDTLS_ERR_NET_*: the bio's failures */
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform.h>
 #include <mbedtls/ssl.h>
@@ -153,12 +154,17 @@ static int mbed_handshake_over(const mbedtls_ssl_context *ssl) {
 #endif
 }
 
-/* The description byte of the fatal alert just received: in_msg still
- * holds the alert record (level, description) when the library returns
- * MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE.  No public getter exists. */
+/* The description byte of the fatal alert the peer sent, or -1 when the
+ * library reported MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE for an alert of its
+ * own (3.6 does, e.g. for an empty server certificate list).  in_msg still
+ * holds the record just read; no public getter exists. */
 static int mbed_received_alert(const mbedtls_ssl_context *ssl) {
     const unsigned char *msg = ssl->MBED_PRIVATE(in_msg);
-    return msg != NULL ? msg[1] : 0;
+
+    if (ssl->MBED_PRIVATE(in_msgtype) != MBEDTLS_SSL_MSG_ALERT || msg == NULL ||
+        ssl->MBED_PRIVATE(in_msglen) < 2)
+        return -1;
+    return msg[1];
 }
 
 /* ------------------------------------------------------------------------ */
@@ -349,6 +355,8 @@ static int step_result(mbed_conn *c, int ret, enum eof_policy eof_policy) {
     describe(ret, text, sizeof text);
     if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
         int alert = mbed_received_alert(&c->ssl);
+        if (alert < 0)
+            return mpssl_core_fail(c->core, MPSSL_FAIL_PROTOCOL, 0, ret, text);
         if (alert == ALERT_PROTOCOL_VERSION)
             return mpssl_core_fail(c->core, MPSSL_FAIL_NO_SHARED, 0, ret,
                                    "peer sent protocol_version");
@@ -439,6 +447,31 @@ static unsigned flags_of_verify_result(uint32_t result) {
 }
 
 /*
+ * Whether the leaf's extended key usage (if it has one) allows the peer's
+ * role: serverAuth for a server, clientAuth for a client.  mbedTLS checks
+ * this itself only after the verify callback (so a CERT_OPTIONAL verdict
+ * would miss it); OpenSSL and GnuTLS report it as part of the chain.
+ */
+static int leaf_fits_peer_role(const mbed_conn *c,
+                               const mbedtls_x509_crt *crt) {
+#if defined(MBEDTLS_X509_CHECK_EXTENDED_KEY_USAGE)
+    int peer_is_server =
+        mpssl_core_protocol(c->core) == MPSSL_PROTOCOL_TLS_CLIENT;
+    const char *oid =
+        peer_is_server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+
+    return mbedtls_x509_crt_check_extended_key_usage(crt, oid,
+                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH) /* = the
+                                           client OID's: id-kp plus one byte
+                                         */) == 0;
+#else
+    (void)c;
+    (void)crt;
+    return 1;
+#endif
+}
+
+/*
  * Called by mbedTLS for every certificate of the chain it built, the root
  * first and the peer's leaf (depth 0) last.  Collects the problems, clears
  * them so the library goes on, and at the leaf asks the core.  A refusal
@@ -453,6 +486,8 @@ static int on_verify(void *arg, mbedtls_x509_crt *crt, int depth,
     *flags = 0;
     if (depth != 0)
         return 0;
+    if (!leaf_fits_peer_role(c, crt))
+        c->verify_flags |= MPSSL_VF_OTHER;
     if (!mpssl_core_verdict(c->core, crt->raw.p, crt->raw.len,
                             c->verify_flags)) {
         c->verdict_refused = 1;

@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 # Bump when the layout or contents change, so an old set is never reused.
-_SET_NAME = "pki-v2"
+_SET_NAME = "pki-v3"
 _DONE = "done"
 _OPENSSL = os.environ.get("OPENSSL", "openssl")
 
@@ -108,7 +108,7 @@ class PKI:
 
         for name in ("server_rsa", "server_ec", "expired", "notyet", "wronghost",
                      "ip_only", "wildcard", "cn_only", "untrusted", "client",
-                     "client_untrusted", "cn_mismatch"):
+                     "client_untrusted", "cn_mismatch", "client_eku"):
             setattr(self, name + "_cert", p(name + ".pem"))
             setattr(self, name + "_key", p(name + ".key"))
             setattr(self, name + "_chain", p(name + "_chain.pem"))
@@ -291,9 +291,10 @@ def _build(out):
            _leaf_ext("serverAuth", False, server_san), issuer=by_int)
 
     # Leaves that fail verification in one specific way each (EC keys).
-    def server_leaf(name, subject, san, dates=None, issuer=by_int):
+    def server_leaf(name, subject, san, dates=None, issuer=by_int,
+                    eku="serverAuth"):
         key = b.ec_key(name + ".key")
-        b.sign(name + ".pem", subject, key, _leaf_ext("serverAuth", False, san),
+        b.sign(name + ".pem", subject, key, _leaf_ext(eku, False, san),
                issuer=issuer, dates=dates)
 
     server_leaf("expired", "/CN=localhost", server_san, dates=b.expired)
@@ -306,6 +307,8 @@ def _build(out):
     # must be ignored (RFC 6125).
     server_leaf("cn_mismatch", "/CN=localhost", "DNS:other.example")
     server_leaf("untrusted", "/CN=localhost", server_san, issuer=by_other)
+    # A valid chain and name, but an EKU that allows client use only.
+    server_leaf("client_eku", "/CN=localhost", server_san, eku="clientAuth")
 
     b.ec_key("selfsigned.key")
     b.sign("selfsigned.pem", "/CN=localhost", pki.selfsigned_key,
@@ -318,7 +321,8 @@ def _build(out):
 
     # Chains: leaf followed by the intermediate when there is one.
     for name in ("server_rsa", "server_ec", "expired", "notyet", "wronghost",
-                 "ip_only", "wildcard", "cn_only", "cn_mismatch", "client"):
+                 "ip_only", "wildcard", "cn_only", "cn_mismatch", "client",
+                 "client_eku"):
         b.concat(name + "_chain.pem", b.path(name + ".pem"), pki.int_cert)
     for name in ("untrusted", "client_untrusted"):
         b.concat(name + "_chain.pem", b.path(name + ".pem"))

@@ -51,6 +51,35 @@ def test_our_server_transfers_to_openssl_client(pki, peers, listen, accept_tls,
 
 
 # ----------------------------------------------------------------------
+# Our client's verdict on a certificate only another library will serve
+# ----------------------------------------------------------------------
+
+# A valid chain and name, but an extendedKeyUsage of clientAuth only: not a
+# server certificate.  (Served by openssl s_server because some libraries,
+# mbedTLS among them, refuse to serve it at all.)
+
+@pytest.mark.parametrize("tls", VERSIONS)
+def test_our_client_refuses_server_cert_with_client_only_eku(
+        pki, peers, connect_tls, client_context, tls):
+    server = peers.openssl_server(pki.client_eku_cert, pki.client_eku_key,
+                                  chain=pki.int_cert, tls=tls)
+    with pytest.raises(OSError) as info:
+        connect_tls(client_context(), server.addr)
+    assert info.value.errno == ssl.ERR_CERT_INVALID
+
+
+@pytest.mark.parametrize("tls", VERSIONS)
+def test_our_client_records_client_only_eku_under_cert_optional(
+        pki, peers, connect_tls, client_context, tls):
+    server = peers.openssl_server(pki.client_eku_cert, pki.client_eku_key,
+                                  chain=pki.int_cert, tls=tls)
+    s = connect_tls(client_context(verify_mode=ssl.CERT_OPTIONAL), server.addr)
+    assert s.verify_result() == ssl.ERR_CERT_INVALID
+    exchange_with_tool(s, server, 1)
+    close_with_tool(s, server, "we_close", 1)
+
+
+# ----------------------------------------------------------------------
 # Cipher suite names agree with what OpenSSL negotiated
 # ----------------------------------------------------------------------
 
