@@ -146,9 +146,9 @@ static int mbed_negotiated_version(const mbedtls_ssl_context *ssl) {
 #endif
 }
 
-static int mbed_handshake_over(const mbedtls_ssl_context *ssl) {
+static int mbed_handshake_over(mbedtls_ssl_context *ssl) {
 #if MBEDTLS_VERSION_MAJOR >= 3
-    return mbedtls_ssl_is_handshake_over((mbedtls_ssl_context *)ssl);
+    return mbedtls_ssl_is_handshake_over(ssl);
 #else
     return ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER;
 #endif
@@ -454,16 +454,17 @@ static unsigned flags_of_verify_result(uint32_t result) {
  */
 static int leaf_fits_peer_role(const mbed_conn *c,
                                const mbedtls_x509_crt *crt) {
-#if defined(MBEDTLS_X509_CHECK_EXTENDED_KEY_USAGE)
+#if MBEDTLS_VERSION_MAJOR >= 3 || defined(MBEDTLS_X509_CHECK_EXTENDED_KEY_USAGE)
+    /* (Always compiled in since 3.0, which dropped the option.) */
     int peer_is_server =
         mpssl_core_protocol(c->core) == MPSSL_PROTOCOL_TLS_CLIENT;
     const char *oid =
         peer_is_server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
 
-    return mbedtls_x509_crt_check_extended_key_usage(crt, oid,
-                                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH) /* = the
-                                           client OID's: id-kp plus one byte
-                                         */) == 0;
+    return mbedtls_x509_crt_check_extended_key_usage(
+               crt, oid, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH) /* = the
+               client OID's: id-kp plus one byte
+             */) == 0;
 #else
     (void)c;
     (void)crt;
