@@ -83,9 +83,18 @@ def test_read_interrupted_by_a_signal_handler_loses_no_bytes(tls_pair, alarm,
 
 def test_io_after_the_raw_socket_was_closed_never_reaches_a_reused_descriptor(
         run_server_thread, connect, listen, client_context):
-    server = run_server_thread(None, read_until_gone, wrap=False)
+    accepted = threading.Event()
+
+    def serve(conn):
+        accepted.set()
+        read_until_gone(conn)
+
+    server = run_server_thread(None, serve, wrap=False)
     victim_listener = listen()  # before the close: it must not take the number
     raw = connect(server.addr)
+    # The server's accept() must have taken its descriptor before ours is
+    # freed, or it could take the number meant for the victim.
+    assert accepted.wait(10)
     tls = client_context(verify_mode=0).wrap_socket(
         raw, server_hostname="localhost", do_handshake_on_connect=False)
     number = raw.fileno()
