@@ -213,6 +213,9 @@ typedef struct record_tracker {
     size_t header_got;
     size_t body_left;
     int alert_completed; /* the last pull completed an alert record */
+    int not_tls; /* a header that is no TLS record (HTTP, garbage): BearSSL
+                    calls it an unsupported version, the others a protocol
+                    error, and so do we */
 } record_tracker;
 
 typedef struct bssl_conn {
@@ -386,8 +389,7 @@ static int decode_key(const mpssl_blob *der, bssl_key *out) {
         rc = MPSSL_EINVALID_KEY;
     }
     /* The decoder held the key too. */
-    memset(kd, 0, sizeof *kd);
-    mpssl_free(kd);
+    mpssl_free_secret(kd, sizeof *kd);
     return rc;
 }
 
@@ -750,7 +752,8 @@ static void checker_append(const br_x509_class **ctx, const unsigned char *buf,
 
     if (pc->minimal != NULL)
         pc->minimal->vtable->append(&pc->minimal->vtable, buf, len);
-    if (pc->cert != NULL && len <= pc->cert_len - pc->cert_got)
+    if (pc->cert != NULL && pc->cert_got <= pc->cert_len &&
+        len <= pc->cert_len - pc->cert_got)
         memcpy(pc->cert + pc->cert_got, buf, len);
     pc->cert_got += len;
 }
@@ -1022,9 +1025,11 @@ static int engine_failure(bssl_conn *c) {
     case BR_ERR_UNSUPPORTED_VERSION:
     case BR_ERR_BAD_VERSION:
     case BR_ERR_BAD_CIPHER_SUITE:
-        return mpssl_core_fail(
-            c->core, in_handshake ? MPSSL_FAIL_NO_SHARED : MPSSL_FAIL_PROTOCOL,
-            0, err, text);
+        return mpssl_core_fail(c->core,
+                               in_handshake && !c->incoming.not_tls
+                                   ? MPSSL_FAIL_NO_SHARED
+                                   : MPSSL_FAIL_PROTOCOL,
+                               0, err, text);
     case BR_ERR_NO_CLIENT_AUTH:
         /* RFC 5246, 7.4.6: handshake_failure for a missing certificate. */
         send_plaintext_alert(c, ALERT_HANDSHAKE_FAILURE);
@@ -1080,8 +1085,11 @@ static void track_records(record_tracker *t, const unsigned char *buf,
         if (t->header_got < sizeof t->header) {
             t->header[t->header_got++] = *buf++;
             len--;
-            if (t->header_got == sizeof t->header)
+            if (t->header_got == sizeof t->header) {
                 t->body_left = (size_t)t->header[3] << 8 | t->header[4];
+                if (t->header[0] < 20 || t->header[0] > 24 || t->header[1] != 3)
+                    t->not_tls = 1;
+            }
         } else {
             take = len < t->body_left ? len : t->body_left;
             t->body_left -= take;
@@ -1159,11 +1167,13 @@ static int pump_failure(bssl_conn *c, pump_result r) {
         return MPSSL_R_WANT_READ;
     case PUMP_CLOSED:
         if (br_ssl_engine_last_error(c->eng) == BR_ERR_OK)
-            return mpssl_core_fail(c->core, MPSSL_FAIL_EOF, 0, 0,
+            return mpssl_core_fail(c->core, MPSSL_FAIL_PEER_CLOSED, 0, 0,
                                    "peer sent close_notify");
         return engine_failure(c);
     case PUMP_PEER_CLOSED:
-        return mpssl_core_fail(c->core, MPSSL_FAIL_EOF, 0, 0,
+        /* BearSSL has answered the close_notify and closed: nothing can be
+         * sent any more (the other libraries still could). */
+        return mpssl_core_fail(c->core, MPSSL_FAIL_PEER_CLOSED, 0, 0,
                                "peer sent close_notify");
     case PUMP_EOF:
         return mpssl_core_fail(c->core, MPSSL_FAIL_EOF, 0, 0, "end of stream");
@@ -1271,7 +1281,11 @@ static int make_anchor(const mpssl_blob *der, br_x509_trust_anchor *ta) {
 /* CA certificates BearSSL cannot use (a key type it lacks, such as Ed25519)
  * are left out: fewer anchors can only make verification stricter, and one
  * exotic certificate in a bundle must not disable the rest. */
-static int copy_anchors(bssl_native *n, const mpssl_config *cfg) {
+/* Trust anchors BearSSL can decode; others are skipped (an Ed25519 CA, say),
+ * but a verifying context left with none at all is refused: it could never
+ * verify (and a server could not even ask for a client certificate). */
+static int copy_anchors(bssl_native *n, const mpssl_config *cfg, char *why,
+                        size_t why_cap) {
     size_t i;
 
     if (cfg->n_cas == 0)
@@ -1286,6 +1300,9 @@ static int copy_anchors(bssl_native *n, const mpssl_config *cfg) {
         if (err == 0)
             n->n_anchors++;
     }
+    if (n->n_anchors == 0 && cfg->verify_mode != MPSSL_CERT_NONE)
+        return refuse(why, why_cap, MPSSL_ERR_UNSUPPORTED,
+                      "no CA certificate BearSSL can use (key type)");
     return 0;
 }
 
@@ -1365,7 +1382,7 @@ static int bssl_ctx_build(const mpssl_config *cfg, void **native, char *why,
     n->verify_mode = cfg->verify_mode;
     rc = copy_suites(n, cfg, why, why_cap);
     if (rc == 0)
-        rc = copy_anchors(n, cfg);
+        rc = copy_anchors(n, cfg, why, why_cap);
     if (rc == 0)
         rc = copy_own_chain(n, cfg, why, why_cap);
     if (rc != 0) {
@@ -1515,13 +1532,22 @@ static void bssl_conn_free(void *bconn) {
 
 /* Seeds the engine's DRBG from the platform; BearSSL would otherwise look
  * for an OS source that small boards do not have. */
+/* Zeroes memory the compiler may not elide (unlike a memset of a buffer
+ * that is about to die). */
+static void wipe(void *p, size_t len) {
+    volatile unsigned char *v = p;
+
+    while (len--)
+        *v++ = 0;
+}
+
 static int seed_engine(br_ssl_engine_context *eng) {
     unsigned char seed[SEED_LEN];
     int ok = mpssl_entropy(seed, sizeof seed) == 0;
 
     if (ok)
         br_ssl_engine_inject_entropy(eng, seed, sizeof seed);
-    memset(seed, 0, sizeof seed);
+    wipe(seed, sizeof seed);
     return ok;
 }
 
@@ -1580,11 +1606,9 @@ static int bssl_conn_new(void *native, mpssl_conn *core, const char *sni,
 /* ------------------------------------------------------------------------ */
 
 static void remember_negotiated(bssl_conn *c) {
-    br_ssl_session_parameters params;
-
-    br_ssl_engine_get_session_parameters(c->eng, &params);
-    c->suite = params.cipher_suite;
-    memset(&params, 0, sizeof params); /* it holds the master secret */
+    /* Read in place: a copy of the parameters would hold the master secret
+     * (and a memset of a dying copy is dropped by the compiler). */
+    c->suite = c->eng->session.cipher_suite;
 }
 
 static int bssl_handshake(void *bconn) {
@@ -1700,7 +1724,9 @@ static int bssl_negotiated(const void *bconn, uint16_t *suite_id,
 
 const mpssl_backend mpssl_backend_impl = {
     .name = "bearssl",
-    .caps = MPSSL_CAP_EXACT_SUITES | MPSSL_CAP_CLIENT_CERT_OPTIONAL,
+    /* Shared contexts are read-only; entropy comes from mpssl_entropy(). */
+    .caps = MPSSL_CAP_EXACT_SUITES | MPSSL_CAP_CLIENT_CERT_OPTIONAL |
+            MPSSL_CAP_THREADS,
     .version = bssl_version,
     .global_init = bssl_global_init,
     .global_deinit = NULL,

@@ -38,6 +38,11 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+/* The largest handshake message accepted: a certificate chain of several
+ * RSA-4096 certificates fits many times over (OpenSSL's default limit for a
+ * Certificate message is 100 KiB). */
+#define MAX_HANDSHAKE_MESSAGE (128u * 1024u)
+
 /* ------------------------------------------------------------------------ */
 /* State                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -1259,6 +1264,9 @@ static int setup_session(gt_conn *c, const char *sni) {
     gnutls_transport_set_pull_timeout_function(s, pull_timeout);
     /* Blocking waits and their deadlines are the core's and the port's. */
     gnutls_handshake_set_timeout(s, 0);
+    /* GnuTLS would buffer a handshake message of up to 16 MiB a peer merely
+     * announces; nothing legitimate comes near this bound. */
+    gnutls_handshake_set_max_packet_length(s, MAX_HANDSHAKE_MESSAGE);
     r = gnutls_priority_set(s, c->ctx->priority);
     if (r >= 0)
         r = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->ctx->cred);
@@ -1512,7 +1520,7 @@ static int gt_negotiated(const void *bconn, uint16_t *suite_id, int *version) {
 const mpssl_backend mpssl_backend_impl = {
     .name = "gnutls",
     .caps = MPSSL_CAP_TLS13 | MPSSL_CAP_EXACT_SUITES |
-            MPSSL_CAP_CLIENT_CERT_OPTIONAL,
+            MPSSL_CAP_CLIENT_CERT_OPTIONAL | MPSSL_CAP_THREADS,
     .version = gt_version,
     .global_init = gt_global_init,
     .global_deinit = gt_global_deinit,

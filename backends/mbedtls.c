@@ -53,6 +53,14 @@
 #define MBED_HAVE_TLS13 0
 #endif
 
+/* Connections share the context's DRBG (and, in 3.x, PSA's global key
+ * slots): safe in parallel threads only when the library locks them. */
+#if defined(MBEDTLS_THREADING_C)
+#define MBED_CAP_THREADS MPSSL_CAP_THREADS
+#else
+#define MBED_CAP_THREADS 0u
+#endif
+
 #if !defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
 /* getpeercert() needs the peer's leaf after the handshake. */
 #error "mpssl needs mbedTLS built with MBEDTLS_SSL_KEEP_PEER_CERTIFICATE"
@@ -76,9 +84,27 @@ typedef struct mbed_native {
                                at this array, so it lives with conf */
 } mbed_native;
 
+/*
+ * A server's reading of the ClientHello's compression methods, taken from
+ * the bytes as they pass (nothing buffered): mbedTLS answers a hello that
+ * lacks the null method (RFC 5246 7.4.1.2 makes it mandatory) with null
+ * compression instead of refusing it.  Only the first record is followed
+ * (2.28 refuses a ClientHello split across records by itself; should a hello
+ * continue past the record, the watch just stops).
+ */
+typedef struct hello_watch {
+    int field;          /* which part of the hello the next byte belongs to */
+    size_t need;        /* bytes left in that part */
+    unsigned value;     /* a length being read */
+    size_t record_left; /* bytes of the first record not yet seen */
+    int has_null;       /* compression method 0 seen */
+    int refused;        /* the whole list was read and lacked it */
+} hello_watch;
+
 typedef struct mbed_conn {
     mbedtls_ssl_context ssl;
     mpssl_conn *core;
+    hello_watch hello;    /* servers, until the ClientHello is read */
     int transport_eof;    /* mpssl_io_recv returned 0 */
     int transport_failed; /* mpssl_io_* returned -errno (core recorded it) */
     int handshake_done;
@@ -248,14 +274,14 @@ static size_t mbed_supported_suites(uint16_t *ids, size_t cap) {
  *   NO_CIPHER_CHOSEN, NO_USABLE_CIPHERSUITE,
  *   BAD_HS_PROTOCOL_VERSION (2.28);
  *   BAD_PROTOCOL_VERSION, HANDSHAKE_FAILURE (3.x)  MPSSL_FAIL_NO_SHARED
- *   X509_CERT_VERIFY_FAILED, CA_CHAIN_REQUIRED,
- *   BAD_HS_CERTIFICATE (2.28) / BAD_CERTIFICATE (3.x)  MPSSL_FAIL_VERIFY,
- *                                              arg = MPSSL_VF_* seen (the
- *                                              core's own verdict wins)
+ *   X509_CERT_VERIFY_FAILED, X509_FATAL_ERROR (chain too long),
+ * CA_CHAIN_REQUIRED, BAD_HS_CERTIFICATE (2.28) / BAD_CERTIFICATE (3.x)
+ * MPSSL_FAIL_VERIFY, arg = MPSSL_VF_* seen (the core's own verdict wins)
  *   NO_CLIENT_CERTIFICATE, CERTIFICATE_REQUIRED  MPSSL_FAIL_NO_PEER_CERT
  *   *_ALLOC_FAILED (SSL, X509, PK, MPI, ECP)   MPSSL_FAIL_NOMEM
- *   FEATURE_UNAVAILABLE                        MPSSL_FAIL_UNSUPPORTED
- *   BAD_INPUT_DATA, BAD_CONFIG, INTERNAL_ERROR,
+ *   FEATURE_UNAVAILABLE, BAD_INPUT_DATA (peer's oversized record or
+ *   fragmented handshake message)              MPSSL_FAIL_PROTOCOL
+ *   BAD_CONFIG, INTERNAL_ERROR,
  *   NO_RNG, ERROR_CORRUPTION_DETECTED          MPSSL_FAIL_INTERNAL
  *   anything else (INVALID_RECORD, INVALID_MAC, UNEXPECTED_MESSAGE,
  *   BAD_HS_*, DECODE_ERROR, ...)               MPSSL_FAIL_PROTOCOL
@@ -268,14 +294,21 @@ typedef struct code_kind {
 static const code_kind code_kinds[] = {
     {MBEDTLS_ERR_SSL_CA_CHAIN_REQUIRED, MPSSL_FAIL_VERIFY},
     {MBEDTLS_ERR_X509_CERT_VERIFY_FAILED, MPSSL_FAIL_VERIFY},
+    /* A chain longer than MBEDTLS_X509_MAX_INTERMEDIATE_CA: refused before
+     * the verify callback runs, even under CERT_OPTIONAL. */
+    {MBEDTLS_ERR_X509_FATAL_ERROR, MPSSL_FAIL_VERIFY},
     {MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE, MPSSL_FAIL_NO_PEER_CERT},
     {MBEDTLS_ERR_SSL_ALLOC_FAILED, MPSSL_FAIL_NOMEM},
     {MBEDTLS_ERR_X509_ALLOC_FAILED, MPSSL_FAIL_NOMEM},
     {MBEDTLS_ERR_PK_ALLOC_FAILED, MPSSL_FAIL_NOMEM},
     {MBEDTLS_ERR_MPI_ALLOC_FAILED, MPSSL_FAIL_NOMEM},
     {MBEDTLS_ERR_ECP_ALLOC_FAILED, MPSSL_FAIL_NOMEM},
-    {MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE, MPSSL_FAIL_UNSUPPORTED},
-    {MBEDTLS_ERR_SSL_BAD_INPUT_DATA, MPSSL_FAIL_INTERNAL},
+    /* Both come from the peer's bytes in a step: a record longer than the
+     * input buffer (BAD_INPUT_DATA), a handshake message split across
+     * records, which 2.28 cannot reassemble (FEATURE_UNAVAILABLE).  Our own
+     * calls are checked before they reach the library. */
+    {MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE, MPSSL_FAIL_PROTOCOL},
+    {MBEDTLS_ERR_SSL_BAD_INPUT_DATA, MPSSL_FAIL_PROTOCOL},
     {MBEDTLS_ERR_SSL_BAD_CONFIG, MPSSL_FAIL_INTERNAL},
     {MBEDTLS_ERR_SSL_INTERNAL_ERROR, MPSSL_FAIL_INTERNAL},
     {MBEDTLS_ERR_SSL_NO_RNG, MPSSL_FAIL_INTERNAL},
@@ -399,6 +432,75 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
     return (int)n;
 }
 
+enum hello_field {
+    HELLO_RECORD_HEADER, /* 5 bytes: type 22, version, length */
+    HELLO_HEADER,        /* 4: type 1, length */
+    HELLO_FIXED,         /* 34: version, random */
+    HELLO_SESSION_LEN,   /* 1 */
+    HELLO_SESSION,
+    HELLO_SUITES_LEN, /* 2 */
+    HELLO_SUITES,
+    HELLO_COMPRESSION_LEN, /* 1 */
+    HELLO_COMPRESSION,
+    HELLO_DONE, /* read, or not a hello we follow */
+};
+
+static const size_t hello_field_size[] = {5, 4, 34, 1, 0, 2, 0, 1, 0, 0};
+
+/* Moves to the next part; a part of length 0 is skipped at once. */
+static void hello_next(hello_watch *h, int field, size_t need) {
+    h->field = field;
+    h->need = need;
+    h->value = 0;
+    if (need == 0 && field == HELLO_COMPRESSION) {
+        h->refused = 1; /* an empty list lacks null too */
+        h->field = HELLO_DONE;
+    } else if (need == 0 && field != HELLO_DONE) {
+        hello_next(h, field + 1, hello_field_size[field + 1]);
+    }
+}
+
+static void hello_byte(hello_watch *h, unsigned char b) {
+    if (h->field != HELLO_RECORD_HEADER && h->record_left-- == 0) {
+        h->field = HELLO_DONE; /* the hello goes on in another record */
+        return;
+    }
+    h->value = h->value << 8 | b;
+    if (h->field == HELLO_RECORD_HEADER && h->need == 5 && b != 22)
+        h->field = HELLO_DONE; /* not a handshake record (SSLv2, junk) */
+    else if (h->field == HELLO_HEADER && h->need == 4 && b != 1)
+        h->field = HELLO_DONE;
+    else if (h->field == HELLO_COMPRESSION && b == 0)
+        h->has_null = 1;
+    if (h->field == HELLO_DONE || --h->need > 0)
+        return;
+    switch (h->field) {
+    case HELLO_RECORD_HEADER:
+        h->record_left = h->value & 0xFFFF;
+        hello_next(h, HELLO_HEADER, 4);
+        break;
+    case HELLO_SESSION_LEN:
+    case HELLO_SUITES_LEN:
+    case HELLO_COMPRESSION_LEN:
+        hello_next(h, h->field + 1, h->value);
+        break;
+    case HELLO_COMPRESSION:
+        h->refused = !h->has_null;
+        h->field = HELLO_DONE;
+        break;
+    default:
+        hello_next(h, h->field + 1, hello_field_size[h->field + 1]);
+        break;
+    }
+}
+
+static void watch_hello(hello_watch *h, const unsigned char *buf, size_t n) {
+    size_t i;
+
+    for (i = 0; i < n && h->field != HELLO_DONE; i++)
+        hello_byte(h, buf[i]);
+}
+
 static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
     mbed_conn *c = ctx;
     long n;
@@ -406,6 +508,8 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
     if (len > INT_MAX)
         len = INT_MAX;
     n = mpssl_io_recv(c->core, buf, len);
+    if (n > 0 && c->hello.field != HELLO_DONE)
+        watch_hello(&c->hello, buf, (size_t)n);
     if (n > 0)
         return (int)n;
     if (n == 0) {
@@ -605,6 +709,17 @@ static int set_suites(mbed_native *n, const mpssl_config *cfg, char *why,
     return 0;
 }
 
+/* A certificate in an algorithm this mbedTLS build does not know (Ed25519
+ * in 2.28, say): well-formed, just unusable here. */
+static int is_unknown_algorithm(int code) {
+    int high = -((-code) & 0xFF80), low = -((-code) & 0x007F);
+
+    return code == MBEDTLS_ERR_PK_UNKNOWN_PK_ALG ||
+           high == MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG ||
+           high == MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE ||
+           low == MBEDTLS_ERR_OID_NOT_FOUND;
+}
+
 static int add_certs(mbedtls_x509_crt *list, const mpssl_blob *ders,
                      size_t count, char *why, size_t why_cap,
                      const char *what) {
@@ -615,6 +730,22 @@ static int add_certs(mbedtls_x509_crt *list, const mpssl_blob *ders,
         ret = mbedtls_x509_crt_parse_der(list, ders[i].data, ders[i].len);
         if (ret != 0)
             return build_failure(why, why_cap, what, ret);
+    }
+    return 0;
+}
+
+/* Trusted CAs: one this library cannot use anchors nothing here, but must
+ * not make the whole context unusable (OpenSSL and GnuTLS would use it,
+ * BearSSL skips it too). */
+static int add_cas(mbedtls_x509_crt *list, const mpssl_blob *ders, size_t count,
+                   char *why, size_t why_cap) {
+    size_t i;
+    int ret;
+
+    for (i = 0; i < count; i++) {
+        ret = mbedtls_x509_crt_parse_der(list, ders[i].data, ders[i].len);
+        if (ret != 0 && !is_unknown_algorithm(ret))
+            return build_failure(why, why_cap, "CA certificate refused", ret);
     }
     return 0;
 }
@@ -678,7 +809,7 @@ static void set_policy(mbed_native *n, const mpssl_config *cfg) {
     mbedtls_ssl_conf_tls13_key_exchange_modes(
         conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
 #endif
-    if (cfg->n_cas > 0)
+    if (n->cas.raw.p != NULL) /* at least one CA this build can use */
         mbedtls_ssl_conf_ca_chain(conf, &n->cas, NULL);
 }
 
@@ -699,8 +830,7 @@ static int configure(mbed_native *n, const mpssl_config *cfg, char *why,
         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0)
         return build_failure(why, why_cap, "configuration refused", ret);
-    ret = add_certs(&n->cas, cfg->cas, cfg->n_cas, why, why_cap,
-                    "CA certificate refused");
+    ret = add_cas(&n->cas, cfg->cas, cfg->n_cas, why, why_cap);
     if (ret == 0)
         ret = use_own_chain(n, cfg, why, why_cap);
     if (ret == 0)
@@ -758,6 +888,10 @@ static int mbed_conn_new(void *native, mpssl_conn *core, const char *sni,
         return -ENOMEM;
     memset(c, 0, sizeof *c);
     c->core = core;
+    if (mpssl_core_protocol(core) == MPSSL_PROTOCOL_TLS_SERVER)
+        hello_next(&c->hello, HELLO_RECORD_HEADER, 5);
+    else
+        c->hello.field = HELLO_DONE;
     mbedtls_ssl_init(&c->ssl);
     ret = mbedtls_ssl_setup(&c->ssl, &n->conf);
     /* The name is SNI; the library also checks it, which the verify
@@ -785,6 +919,15 @@ static int refuse_certificate(mbed_conn *c) {
                            "certificate refused");
 }
 
+/* A ClientHello without the null compression method: refused before the
+ * ServerHello goes out (RFC 8446 4.1.2 names the alert). */
+static int refuse_hello(mbed_conn *c) {
+    mbedtls_ssl_send_alert_message(&c->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                   MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER);
+    return mpssl_core_fail(c->core, MPSSL_FAIL_PROTOCOL, 0, 0,
+                           "ClientHello without null compression");
+}
+
 static int is_retry(int ret) {
 #if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
     /* 3.x: a TLS 1.3 ticket arrived; we keep no sessions. */
@@ -809,6 +952,8 @@ static int mbed_handshake(void *bconn) {
      * sends anything further. */
     while (!mbed_handshake_over(&c->ssl)) {
         ret = mbedtls_ssl_handshake_step(&c->ssl);
+        if (c->hello.refused)
+            return refuse_hello(c);
         if (c->verdict_refused)
             return ret != 0 ? step_result(c, ret, EOF_IS_FAILURE)
                             : refuse_certificate(c);
@@ -900,7 +1045,7 @@ static int mbed_negotiated(const void *bconn, uint16_t *suite_id,
 const mpssl_backend mpssl_backend_impl = {
     .name = "mbedtls",
     .caps = (MBED_HAVE_TLS13 ? MPSSL_CAP_TLS13 : 0u) | MPSSL_CAP_EXACT_SUITES |
-            MPSSL_CAP_CLIENT_CERT_OPTIONAL,
+            MPSSL_CAP_CLIENT_CERT_OPTIONAL | MBED_CAP_THREADS,
     .version = mbed_version,
     .global_init = mbed_global_init,
     .global_deinit = NULL,

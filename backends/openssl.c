@@ -946,7 +946,7 @@ static int ossl_negotiated(const void *bconn, uint16_t *suite_id,
 const mpssl_backend mpssl_backend_impl = {
     .name = "openssl",
     .caps = MPSSL_CAP_TLS13 | MPSSL_CAP_EXACT_SUITES |
-            MPSSL_CAP_CLIENT_CERT_OPTIONAL,
+            MPSSL_CAP_CLIENT_CERT_OPTIONAL | MPSSL_CAP_THREADS,
     .version = ossl_version,
     .global_init = ossl_global_init,
     .global_deinit = ossl_global_deinit,

@@ -86,6 +86,8 @@ typedef enum mpssl_fail_kind {
     MPSSL_FAIL_UNSUPPORTED, /* asked for something the library cannot do */
     MPSSL_FAIL_CONFIG,      /* the library refused the configuration */
     MPSSL_FAIL_INTERNAL,    /* anything else */
+    MPSSL_FAIL_PEER_CLOSED, /* write: the library cannot send after the
+                               peer's close_notify (BearSSL); -EPIPE */
 } mpssl_fail_kind;
 
 /* ------------------------------------------------------------------------ */

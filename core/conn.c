@@ -48,6 +48,7 @@ struct mpssl_conn {
     int transport_errno; /* last hard transport errno seen */
     int verify_result;   /* MPSSL_VERIFY_NOT_DONE, 0 or an MPSSL_ERR_* */
     int verdict_given;   /* mpssl_core_verdict ran in this handshake */
+    size_t handshake_in; /* bytes received while handshaking */
     int read_ended;      /* peer's close_notify or EOF seen */
     int close_notify_sent;
     int handshake_flushed; /* the last handshake flight has left */
@@ -137,6 +138,10 @@ static int fail_kind_to_code(mpssl_conn *conn, mpssl_fail_kind kind, int arg,
     case MPSSL_FAIL_EOF:
         return conn->state == STATE_HANDSHAKE ? MPSSL_ERR_HANDSHAKE_EOF
                                               : MPSSL_ERR_PROTOCOL;
+    case MPSSL_FAIL_PEER_CLOSED:
+        /* As a write to a socket whose peer has gone. */
+        return conn->state == STATE_HANDSHAKE ? MPSSL_ERR_HANDSHAKE_EOF
+                                              : -EPIPE;
     case MPSSL_FAIL_TRANSPORT:
         return conn->transport_errno ? -conn->transport_errno : -EIO;
     case MPSSL_FAIL_NOMEM:
@@ -215,6 +220,16 @@ long mpssl_io_recv(mpssl_conn *conn, uint8_t *buf, size_t len) {
         }
     }
     long r = conn->transport.recv(conn->transport.user, buf, len);
+    if (r > 0 && conn->state == STATE_HANDSHAKE) {
+        conn->handshake_in += (size_t)r;
+        if (conn->handshake_in > MPSSL_MAX_HANDSHAKE_INPUT) {
+            /* Recorded first, so it wins over the library's complaint
+             * about the failed read. */
+            set_error(conn, MPSSL_ERR_PROTOCOL,
+                      "the peer's handshake exceeds 128 KiB");
+            return -EPROTO;
+        }
+    }
     if (r < 0 && r != MPSSL_IO_WOULD_BLOCK && !mpssl_result_is_transient(r)) {
         conn->transport_errno = (int)-r;
     }

@@ -168,6 +168,11 @@ void mpssl_set_platform(const mpssl_platform *platform);
 #define MPSSL_CAP_TLS13 0x0001u        /* can negotiate TLS 1.3 */
 #define MPSSL_CAP_EXACT_SUITES 0x0002u /* restricts to exactly the list */
 #define MPSSL_CAP_CLIENT_CERT_OPTIONAL 0x0004u /* server CERT_OPTIONAL */
+/* Connections (even of one context) may run in parallel threads, one thread
+ * per connection at a time.  Without it a port must serialise every call
+ * into connections (e.g. keep its interpreter lock during crypto): the
+ * library shares unlocked state (mbedTLS built without MBEDTLS_THREADING_C). */
+#define MPSSL_CAP_THREADS 0x0008u
 
 /* Reference-counted global initialisation: call once per user (a port's
  * module init); 0 or -ENOMEM / MPSSL_ERR_INTERNAL.  mpssl_deinit() undoes
@@ -319,8 +324,12 @@ int mpssl_conn_blocking(const mpssl_conn *conn);
 /*
  * Drives the handshake.  Results: 0 when complete (also on later calls),
  * MPSSL_WANT_*, a TLS code or -errno (sticky: every later call on the
- * connection returns the same failure).
+ * connection returns the same failure).  A peer that sends more than
+ * MPSSL_MAX_HANDSHAKE_INPUT bytes before the handshake completes fails it
+ * with MPSSL_ERR_PROTOCOL: this bounds what a hostile peer can make any
+ * library buffer (GnuTLS would take a 16 MiB message it merely announces).
  */
+#define MPSSL_MAX_HANDSHAKE_INPUT (128u * 1024u)
 int mpssl_conn_handshake(mpssl_conn *conn);
 int mpssl_conn_handshake_done(const mpssl_conn *conn);
 

@@ -178,7 +178,9 @@ static long run_op(port_socket *self, op_fn fn, void *arg, int force_blocking,
     port_transport_set_timeout(&self->t, timeout > 0 ? timeout : -1);
 
     long r;
-    if (self->t.is_socket) {
+    /* Crypto runs without the GIL where the backend allows connections in
+     * parallel threads; otherwise only the waits release it. */
+    if (self->t.is_socket && (mpssl_backend_caps() & MPSSL_CAP_THREADS)) {
         self->t.released = PyEval_SaveThread();
         r = fn(self->conn, arg);
         PyEval_RestoreThread(self->t.released);

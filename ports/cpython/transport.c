@@ -139,8 +139,21 @@ static long socket_send(void *user, const uint8_t *buf, size_t len) {
     }
 }
 
+/* Waits on the fd with the GIL released: it is already released when the
+ * whole operation runs without it (see sslsocket.c), else only here. */
+static int wait_without_gil(port_transport *t, unsigned events) {
+    if (t->released != NULL) {
+        return poll_fd(t, events);
+    }
+    t->released = PyEval_SaveThread();
+    int r = poll_fd(t, events);
+    PyEval_RestoreThread(t->released);
+    t->released = NULL;
+    return r;
+}
+
 static int socket_wait(void *user, unsigned events) {
-    return poll_fd(user, events);
+    return wait_without_gil(user, events);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -353,12 +366,7 @@ static int stream_wait(void *user, unsigned events) {
     if (t->exc != NULL) {
         return -EINTR; /* the operation ends to re-raise the exception */
     }
-    /* poll only; the GIL is held on this path, so let other threads run. */
-    t->released = PyEval_SaveThread();
-    int r = poll_fd(t, events);
-    PyEval_RestoreThread(t->released);
-    t->released = NULL;
-    return r;
+    return wait_without_gil(t, events);
 }
 
 /* The stream's fd when it has a working fileno(), else -1. */

@@ -1,6 +1,7 @@
 """Blocking stream semantics of SSLSocket, end of stream, close, errors,
 getpeercert and cipher."""
 
+import errno
 import gc
 import os
 import socket
@@ -200,6 +201,34 @@ def test_end_of_stream_after_close_notify_reads_empty(tls_pair):
     assert tls.read(10) == b""
     assert tls.readinto(bytearray(4)) == 0
     server.join()
+
+
+def test_write_after_the_peers_close_notify_goes_out_or_is_a_broken_pipe(
+        run_server_thread, connect, server_context, client_context):
+    """After the peer's close_notify, TLS allows sending on (a half-close);
+    BearSSL cannot.  The write either goes out whole or fails with EPIPE,
+    like a socket whose peer has gone, never with a TLS error."""
+    done = threading.Event()
+
+    def serve(conn):
+        tls = server_context().wrap_socket(conn.dup(), server_side=True)
+        tls.close()  # close_notify; conn keeps the TCP connection open
+        assert done.wait(10)
+        conn.close()
+
+    server = run_server_thread(None, serve, wrap=False)
+    tls = client_context().wrap_socket(connect(server.addr),
+                                       server_hostname="localhost")
+    try:
+        assert tls.read(10) == b""
+        try:
+            assert tls.write(b"late") == 4
+        except OSError as exc:
+            assert exc.errno == errno.EPIPE, exc
+    finally:
+        done.set()
+        tls.close()
+        server.join()
 
 
 def test_end_of_stream_without_close_notify_after_handshake_reads_empty(

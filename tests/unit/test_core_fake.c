@@ -165,6 +165,7 @@ static struct fake_state {
     size_t pending;
     int verdict_ret;
     long last_recv, last_send;
+    int step_limit; /* RUNAWAY unless a test needs more steps */
     size_t write_lens[8];
     int n_write_lens;
     const uint8_t *peer_leaf;
@@ -318,7 +319,7 @@ static long run_step(fake_conn *fc, const fake_step *s) {
 }
 
 static int runaway(fake_conn *fc) {
-    if (++F.steps <= RUNAWAY) {
+    if (++F.steps <= (F.step_limit ? F.step_limit : RUNAWAY)) {
         return 0;
     }
     mpssl_core_fail(fc->core, MPSSL_FAIL_INTERNAL, 0, 0, "runaway script");
@@ -618,6 +619,7 @@ static void test_every_fail_kind_maps_to_its_documented_code(void) {
         {MPSSL_FAIL_UNSUPPORTED, 0, MPSSL_ERR_UNSUPPORTED, NULL},
         {MPSSL_FAIL_CONFIG, 0, MPSSL_ERR_INTERNAL, NULL},
         {MPSSL_FAIL_INTERNAL, 0, MPSSL_ERR_INTERNAL, NULL},
+        {MPSSL_FAIL_PEER_CLOSED, 0, MPSSL_ERR_HANDSHAKE_EOF, NULL},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         const fail_case *c = &cases[i];
@@ -730,6 +732,41 @@ static void test_eof_kind_after_handshake_is_protocol_error(void) {
     mpssl_conn *conn = plain_client(0);
     uint8_t buf[16];
     CHECK_EQ_INT(mpssl_conn_read(conn, buf, sizeof buf), MPSSL_ERR_PROTOCOL);
+    mpssl_conn_free(conn);
+}
+
+static void test_handshake_input_beyond_the_bound_is_a_protocol_error(void) {
+    enum { STEPS = MPSSL_MAX_HANDSHAKE_INPUT / 64 + 2 };
+    static fake_step many[STEPS];
+    static long reads[STEPS];
+    fake_reset();
+    for (size_t i = 0; i < STEPS; i++) {
+        many[i] = (fake_step){.recv = 1, .result = MPSSL_R_WANT_READ};
+        reads[i] = 64; /* run_step reads 64 bytes at a time */
+    }
+    SET_SCRIPT(F.hs, many);
+    SET_RECV(reads);
+    F.step_limit = STEPS;
+    mpssl_conn *conn = plain_client(0);
+    int r = MPSSL_WANT_READ;
+    size_t calls = 0;
+    while (r == MPSSL_WANT_READ && calls++ < STEPS) {
+        r = mpssl_conn_handshake(conn);
+    }
+    CHECK_EQ_INT(r, MPSSL_ERR_PROTOCOL);
+    /* Failed on the read that crossed the bound, not before. */
+    CHECK_EQ_INT(F.recv_calls, MPSSL_MAX_HANDSHAKE_INPUT / 64 + 1);
+    CHECK(contains(error_text(conn), "128 KiB"));
+    mpssl_conn_free(conn);
+}
+
+static void
+test_write_the_library_cannot_send_after_close_notify_is_epipe(void) {
+    fake_reset();
+    const fake_step wr[] = {{.fail = MPSSL_FAIL_PEER_CLOSED}};
+    SET_SCRIPT(F.wr, wr);
+    mpssl_conn *conn = plain_client(0);
+    CHECK_EQ_INT(mpssl_conn_write(conn, (const uint8_t *)"x", 1), -EPIPE);
     mpssl_conn_free(conn);
 }
 
@@ -2015,6 +2052,8 @@ int main(void) {
     RUN(test_backend_failing_silently_is_internal_error);
     RUN(test_eof_step_result_in_handshake_is_handshake_eof);
     RUN(test_eof_kind_after_handshake_is_protocol_error);
+    RUN(test_write_the_library_cannot_send_after_close_notify_is_epipe);
+    RUN(test_handshake_input_beyond_the_bound_is_a_protocol_error);
     RUN(test_transport_failure_reports_errno_recorded_by_io_layer);
     RUN(test_send_errno_during_write_is_the_failure);
     RUN(test_transport_errno_beats_library_complaint);
