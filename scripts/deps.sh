@@ -7,6 +7,11 @@ packages=(
     build-essential pkg-config meson ninja-build
     libssl-dev openssl libmbedtls-dev libgnutls28-dev gnutls-bin libbearssl-dev
     python3-dev python3-pytest
+    # scripts/fuzz.sh: clang with libFuzzer (libclang_rt.fuzzer is in
+    # libclang-rt-14-dev, only recommended by clang) and llvm-symbolizer.
+    clang libclang-rt-14-dev llvm-14
+    # scripts/test.sh: the leak soak also runs under valgrind.
+    valgrind
 )
 
 missing=()

@@ -47,6 +47,9 @@ static int read_file(PyObject *path_obj, input_data *in) {
         return -1;
     }
     Py_DECREF(encoded);
+    /* Unbuffered: stdio's own buffer would hold the key text and be freed
+     * without being wiped. */
+    setvbuf(f, NULL, _IONBF, 0);
 
     size_t cap = 4096, len = 0;
     uint8_t *buf = PyMem_Malloc(cap);

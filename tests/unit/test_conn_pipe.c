@@ -11,6 +11,7 @@
  */
 #include "check.h"
 #include "mpssl.h"
+#include "testfiles.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -128,31 +129,8 @@ static void pipe_free(pipe *p) {
 /* Files and contexts                                                       */
 /* ------------------------------------------------------------------------ */
 
-typedef struct file_data {
-    uint8_t *data;
-    size_t len;
-} file_data;
-
 static file_data read_cert_file(const char *name) {
-    char path[1024];
-    file_data f = {NULL, 0};
-    FILE *fp;
-    long size;
-
-    snprintf(path, sizeof path, "%s/%s", cert_dir, name);
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        printf("  cannot open %s\n", path);
-        return f;
-    }
-    if (fseek(fp, 0, SEEK_END) == 0 && (size = ftell(fp)) > 0 &&
-        fseek(fp, 0, SEEK_SET) == 0) {
-        f.data = malloc((size_t)size);
-        if (f.data && fread(f.data, 1, (size_t)size, fp) == (size_t)size)
-            f.len = (size_t)size;
-    }
-    fclose(fp);
-    return f;
+    return read_test_file(cert_dir, name);
 }
 
 static int load_chain(mpssl_ctx *ctx, const char *cert, const char *key) {
