@@ -20,9 +20,12 @@
  *   (mpssl_set_allocator).  Objects are created by *_new and released by the
  *   matching *_free / *_unref; nothing is released behind the caller's back.
  * - Threads: a context may be shared by many connections, also across
- *   threads, once configured; the caller serialises changes to one context
- *   and all calls on one connection (ports do this with their interpreter
- *   lock or a per-object guard).
+ *   threads, once configured.  The caller serialises changes to one context,
+ *   the creation and release of its connections and references
+ *   (mpssl_conn_new compiles the context lazily; reference counts are plain
+ *   integers), and all calls on one connection.  Established connections
+ *   then run in parallel threads where the backend has MPSSL_CAP_THREADS.
+ *   Ports do this with their interpreter lock or a per-object guard.
  */
 #ifndef MPSSL_H
 #define MPSSL_H
