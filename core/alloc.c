@@ -2,7 +2,7 @@
  * alloc.c - the platform hooks: allocator, entropy and time, and the core
  * services backends reach them through.
  */
-#include "backend.h"
+#include "internal.h" /* mpssl_platform_hooks; includes backend.h */
 
 #include <errno.h>
 #include <stdlib.h>
