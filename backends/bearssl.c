@@ -447,248 +447,6 @@ static int key_matches(const bssl_key *key, const br_x509_pkey *pub) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Certificate validity dates                                               */
-/* ------------------------------------------------------------------------ */
-
-/*
- * BearSSL reports one code, BR_ERR_X509_EXPIRED, for "not yet valid" and
- * "expired"; the contract tells them apart.  So the checker reads each
- * certificate's validity itself: a minimal DER walk down to
- * tbsCertificate.validity.  The core's X.509 parser is not the backend's to
- * call.
- */
-typedef struct der_elt {
-    unsigned tag;
-    const unsigned char *body;
-    size_t len;
-} der_elt;
-
-static int der_next(const unsigned char **p, const unsigned char *end,
-                    der_elt *e) {
-    const unsigned char *q = *p;
-    size_t len;
-
-    if (end - q < 2)
-        return -1;
-    e->tag = *q++;
-    len = *q++;
-    if (len & 0x80) {
-        size_t n = len & 0x7F;
-
-        if (n == 0 || n > 3 || (size_t)(end - q) < n)
-            return -1;
-        for (len = 0; n > 0; n--)
-            len = (len << 8) | *q++;
-    }
-    if ((size_t)(end - q) < len)
-        return -1;
-    e->body = q;
-    e->len = len;
-    *p = q + len;
-    return 0;
-}
-
-static int digits(const unsigned char *s, int n) {
-    int v = 0;
-
-    while (n-- > 0) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        v = v * 10 + (*s++ - '0');
-    }
-    return v;
-}
-
-static int is_leap_year(int y) {
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 1970-01-01 to year-month-day (year >= 1). */
-static int64_t days_since_epoch(int year, int month, int day) {
-    static const unsigned short before_month[12] = {
-        0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
-    int64_t y = year - 1;
-    int64_t days = y * 365 + y / 4 - y / 100 + y / 400; /* to Jan 1st */
-
-    days += before_month[month - 1] + day - 1;
-    if (month > 2 && is_leap_year(year))
-        days++;
-    return days - 719162; /* 0001-01-01 .. 1970-01-01 */
-}
-
-/* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ -> Unix time. */
-static int parse_time(const der_elt *e, int64_t *out) {
-    const unsigned char *s = e->body;
-    int year, month, day, hour, minute, second;
-
-    if (e->tag == 0x17 && e->len == 13) {
-        year = digits(s, 2);
-        year += year < 50 ? 2000 : 1900; /* RFC 5280, 4.1.2.5.1 */
-        s += 2;
-    } else if (e->tag == 0x18 && e->len == 15) {
-        year = digits(s, 4);
-        s += 4;
-    } else {
-        return -1;
-    }
-    month = digits(s, 2);
-    day = digits(s + 2, 2);
-    hour = digits(s + 4, 2);
-    minute = digits(s + 6, 2);
-    second = digits(s + 8, 2);
-    if (year < 1 || month < 1 || month > 12 || day < 1 || day > 31 ||
-        hour < 0 || minute < 0 || second < 0 || s[10] != 'Z')
-        return -1;
-    *out = days_since_epoch(year, month, day) * 86400 + hour * 3600 +
-           minute * 60 + second;
-    return 0;
-}
-
-/* The parts of a certificate the checker reads itself. */
-typedef struct tbs_parts {
-    der_elt validity;
-    der_elt extensions; /* the [3] wrapper's contents; len 0 if absent */
-} tbs_parts;
-
-/* Walks tbsCertificate down to validity and extensions.  0 or -1. */
-static int find_tbs_parts(const unsigned char *der, size_t len,
-                          tbs_parts *out) {
-    const unsigned char *p = der, *end = der + len;
-    der_elt e;
-    int i;
-
-    memset(out, 0, sizeof *out);
-    if (der_next(&p, end, &e) != 0 || e.tag != 0x30) /* Certificate */
-        return -1;
-    p = e.body;
-    end = e.body + e.len;
-    if (der_next(&p, end, &e) != 0 || e.tag != 0x30) /* tbsCertificate */
-        return -1;
-    p = e.body;
-    end = e.body + e.len;
-    if (der_next(&p, end, &e) != 0)
-        return -1;
-    if (e.tag == 0xA0 && der_next(&p, end, &e) != 0) /* version */
-        return -1;
-    /* e is the serial number; skip signature and issuer. */
-    for (i = 0; i < 2; i++) {
-        if (der_next(&p, end, &e) != 0)
-            return -1;
-    }
-    if (der_next(&p, end, &out->validity) != 0 || out->validity.tag != 0x30)
-        return -1;
-    /* subject, subjectPublicKeyInfo, then optional unique ids. */
-    while (p < end) {
-        if (der_next(&p, end, &e) != 0)
-            return -1;
-        if (e.tag == 0xA3) {
-            const unsigned char *q = e.body;
-            if (der_next(&q, e.body + e.len, &out->extensions) != 0 ||
-                out->extensions.tag != 0x30)
-                return -1;
-        }
-    }
-    return 0;
-}
-
-/* MPSSL_VF_EXPIRED or _NOT_YET_VALID when now is outside the certificate's
- * validity; 0 when inside it or when it cannot be read. */
-static unsigned validity_flags(const unsigned char *der, size_t len,
-                               int64_t now) {
-    tbs_parts parts;
-    const unsigned char *p, *end;
-    der_elt e;
-    int64_t not_before, not_after;
-
-    if (find_tbs_parts(der, len, &parts) != 0)
-        return 0;
-    p = parts.validity.body;
-    end = p + parts.validity.len;
-    if (der_next(&p, end, &e) != 0 || parse_time(&e, &not_before) != 0 ||
-        der_next(&p, end, &e) != 0 || parse_time(&e, &not_after) != 0)
-        return 0;
-    if (now < not_before)
-        return MPSSL_VF_NOT_YET_VALID;
-    if (now > not_after)
-        return MPSSL_VF_EXPIRED;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Extended key usage                                                       */
-/* ------------------------------------------------------------------------ */
-
-/*
- * x509_minimal ignores extendedKeyUsage, so a certificate issued for TLS
- * clients only would pass as a server's.  The checker reads the leaf's EKU
- * itself: when present it must name the peer's role (or
- * anyExtendedKeyUsage), as the other backends' libraries require.
- */
-static const unsigned char oid_ext_key_usage[] = {0x55, 0x1D, 0x25};
-static const unsigned char oid_any_key_usage[] = {0x55, 0x1D, 0x25, 0x00};
-static const unsigned char oid_server_auth[] = {0x2B, 0x06, 0x01, 0x05,
-                                                0x05, 0x07, 0x03, 0x01};
-static const unsigned char oid_client_auth[] = {0x2B, 0x06, 0x01, 0x05,
-                                                0x05, 0x07, 0x03, 0x02};
-
-static int oid_is(const der_elt *e, const unsigned char *oid, size_t len) {
-    return e->tag == 0x06 && e->len == len && memcmp(e->body, oid, len) == 0;
-}
-
-/* The extnValue contents of the extendedKeyUsage extension, or -1. */
-static int find_eku(const der_elt *extensions, der_elt *value) {
-    const unsigned char *p = extensions->body;
-    const unsigned char *end = p + extensions->len;
-    der_elt ext, e;
-
-    while (p < end) {
-        const unsigned char *q;
-
-        if (der_next(&p, end, &ext) != 0 || ext.tag != 0x30)
-            return -1;
-        q = ext.body;
-        if (der_next(&q, ext.body + ext.len, &e) != 0 ||
-            !oid_is(&e, oid_ext_key_usage, sizeof oid_ext_key_usage))
-            continue;
-        if (der_next(&q, ext.body + ext.len, &e) != 0)
-            return -1;
-        if (e.tag == 0x01 && der_next(&q, ext.body + ext.len, &e) != 0)
-            return -1; /* critical */
-        if (e.tag != 0x04)
-            return -1;
-        q = e.body;
-        return der_next(&q, e.body + e.len, value) == 0 && value->tag == 0x30
-                   ? 0
-                   : -1;
-    }
-    return -1;
-}
-
-/* MPSSL_VF_OTHER when the leaf's EKU exists and excludes the peer's role
- * (server_peer: the peer is a TLS server). */
-static unsigned eku_flags(const unsigned char *der, size_t len,
-                          int server_peer) {
-    const unsigned char *want = server_peer ? oid_server_auth : oid_client_auth;
-    tbs_parts parts;
-    der_elt list, oid;
-    const unsigned char *p, *end;
-
-    if (find_tbs_parts(der, len, &parts) != 0 || parts.extensions.len == 0 ||
-        find_eku(&parts.extensions, &list) != 0)
-        return 0; /* no EKU: any usage; unreadable: x509_minimal's call */
-    p = list.body;
-    end = list.body + list.len;
-    while (p < end) {
-        if (der_next(&p, end, &oid) != 0)
-            return MPSSL_VF_OTHER;
-        if (oid_is(&oid, want, sizeof oid_server_auth) || /* same size */
-            oid_is(&oid, oid_any_key_usage, sizeof oid_any_key_usage))
-            return 0;
-    }
-    return MPSSL_VF_OTHER;
-}
-
-/* ------------------------------------------------------------------------ */
 /* The certificate checker (our br_x509_class)                              */
 /* ------------------------------------------------------------------------ */
 
@@ -766,7 +524,8 @@ static void checker_end_cert(const br_x509_class **ctx) {
         pc->minimal->vtable->end_cert(&pc->minimal->vtable);
     if (pc->cert != NULL && pc->cert_got == pc->cert_len) {
         if (pc->date_flags == 0 && now >= 0)
-            pc->date_flags = validity_flags(pc->cert, pc->cert_len, now);
+            /* BearSSL has one code for expired and not yet valid. */
+            pc->date_flags = mpssl_validity_flags(pc->cert, pc->cert_len, now);
         if (pc->cert_index == 0) {
             pc->leaf = pc->cert; /* kept for peer_cert() */
             pc->leaf_len = pc->cert_len;
@@ -811,8 +570,7 @@ static unsigned checker_end_chain(const br_x509_class **ctx) {
     if (pc->minimal == NULL) /* CERT_NONE: no verdict, per backend.h */
         return adopt_leaf_key(pc);
 
-    flags = flags_of_x509_error(err, pc->date_flags) |
-            eku_flags(pc->leaf, pc->leaf_len, !pc->conn->native->is_server);
+    flags = flags_of_x509_error(err, pc->date_flags);
     /* A refusal must end the handshake: any non-zero code does (the
      * core's recorded verdict names the reason, whatever code this is). */
     if (!mpssl_core_verdict(pc->conn->core, pc->leaf, pc->leaf_len, flags))
@@ -1280,10 +1038,9 @@ static int make_anchor(const mpssl_blob *der, br_x509_trust_anchor *ta) {
 
 /* CA certificates BearSSL cannot use (a key type it lacks, such as Ed25519)
  * are left out: fewer anchors can only make verification stricter, and one
- * exotic certificate in a bundle must not disable the rest. */
-/* Trust anchors BearSSL can decode; others are skipped (an Ed25519 CA, say),
- * but a verifying context left with none at all is refused: it could never
- * verify (and a server could not even ask for a client certificate). */
+ * exotic certificate in a bundle must not disable the rest.  A verifying
+ * context left with none at all is refused: it could never verify (and a
+ * server could not even ask for a client certificate). */
 static int copy_anchors(bssl_native *n, const mpssl_config *cfg, char *why,
                         size_t why_cap) {
     size_t i;

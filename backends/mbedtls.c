@@ -551,32 +551,6 @@ static unsigned flags_of_verify_result(uint32_t result) {
 }
 
 /*
- * Whether the leaf's extended key usage (if it has one) allows the peer's
- * role: serverAuth for a server, clientAuth for a client.  mbedTLS checks
- * this itself only after the verify callback (so a CERT_OPTIONAL verdict
- * would miss it); OpenSSL and GnuTLS report it as part of the chain.
- */
-static int leaf_fits_peer_role(const mbed_conn *c,
-                               const mbedtls_x509_crt *crt) {
-#if MBEDTLS_VERSION_MAJOR >= 3 || defined(MBEDTLS_X509_CHECK_EXTENDED_KEY_USAGE)
-    /* (Always compiled in since 3.0, which dropped the option.) */
-    int peer_is_server =
-        mpssl_core_protocol(c->core) == MPSSL_PROTOCOL_TLS_CLIENT;
-    const char *oid =
-        peer_is_server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
-
-    return mbedtls_x509_crt_check_extended_key_usage(
-               crt, oid, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH) /* = the
-               client OID's: id-kp plus one byte
-             */) == 0;
-#else
-    (void)c;
-    (void)crt;
-    return 1;
-#endif
-}
-
-/*
  * Called by mbedTLS for every certificate of the chain it built, the root
  * first and the peer's leaf (depth 0) last.  Collects the problems, clears
  * them so the library goes on, and at the leaf asks the core.  A refusal
@@ -591,8 +565,6 @@ static int on_verify(void *arg, mbedtls_x509_crt *crt, int depth,
     *flags = 0;
     if (depth != 0)
         return 0;
-    if (!leaf_fits_peer_role(c, crt))
-        c->verify_flags |= MPSSL_VF_OTHER;
     if (!mpssl_core_verdict(c->core, crt->raw.p, crt->raw.len,
                             c->verify_flags)) {
         c->verdict_refused = 1;

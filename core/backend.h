@@ -237,6 +237,11 @@ int mpssl_entropy(uint8_t *buf, size_t len);
  * one, else the OS clock; -1 if neither knows the time. */
 int64_t mpssl_unix_time(void);
 
+/* MPSSL_VF_NOT_YET_VALID or MPSSL_VF_EXPIRED when `now` (Unix seconds) lies
+ * outside the DER certificate's validity, else 0 (also when it cannot be
+ * read): for libraries with one code for both (BearSSL). */
+unsigned mpssl_validity_flags(const uint8_t *der, size_t len, int64_t now);
+
 /* Core allocator (the platform's), for backends that can route their
  * library's allocations through it. */
 void *mpssl_alloc(size_t size);

@@ -519,9 +519,17 @@ int mpssl_core_verdict(mpssl_conn *conn, const uint8_t *leaf, size_t len,
     mpssl_x509 cert;
     if (mpssl_x509_parse(leaf, len, &cert) != 0) {
         lib_flags |= MPSSL_VF_OTHER;
-    } else if (conn->hostname &&
-               !mpssl_cert_matches_host(&cert, conn->hostname)) {
-        mismatch = 1;
+    } else {
+        /* The leaf must be meant for the peer's role; some libraries check
+         * it only after their verify hook (mbedTLS) or not at all
+         * (BearSSL), so the core does, for all of them. */
+        int peer_is_server = conn->protocol == MPSSL_PROTOCOL_TLS_CLIENT;
+        if (!mpssl_x509_eku_allows(&cert, peer_is_server)) {
+            lib_flags |= MPSSL_VF_OTHER;
+        }
+        if (conn->hostname && !mpssl_cert_matches_host(&cert, conn->hostname)) {
+            mismatch = 1;
+        }
     }
     int code = verify_flags_to_code(lib_flags, mismatch);
     conn->verify_result = code;

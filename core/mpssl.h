@@ -438,11 +438,22 @@ typedef struct mpssl_x509 {
     mpssl_blob tbs;         /* DER of TBSCertificate */
     mpssl_blob sig_alg_oid; /* content bytes of the signature OID */
     int is_ca;              /* basicConstraints cA (0 if absent) */
+    unsigned eku;           /* MPSSL_EKU_* from extendedKeyUsage */
 } mpssl_x509;
+
+/* extendedKeyUsage purposes the core tells apart (others are ignored). */
+#define MPSSL_EKU_PRESENT 0x1u     /* the extension is there at all */
+#define MPSSL_EKU_SERVER_AUTH 0x2u /* id-kp-serverAuth */
+#define MPSSL_EKU_CLIENT_AUTH 0x4u /* id-kp-clientAuth */
+#define MPSSL_EKU_ANY 0x8u         /* anyExtendedKeyUsage */
 
 /* Parses a DER certificate; pointers refer into der.  0 or
  * MPSSL_EINVALID_CERT. */
 int mpssl_x509_parse(const uint8_t *der, size_t len, mpssl_x509 *out);
+
+/* Whether the certificate may serve as a TLS server's (as_server) or a
+ * client's: no extendedKeyUsage, or one naming that purpose or any. */
+int mpssl_x509_eku_allows(const mpssl_x509 *cert, int as_server);
 
 /* One attribute of a Name.  attr is the short CPython-style name
  * ("commonName", "organizationName", ...) or the dotted OID text written

@@ -11,6 +11,7 @@
  * walked completely while parsing, so the iterators cannot fail later on a
  * certificate mpssl_x509_parse accepted.
  */
+#include "backend.h" /* mpssl_validity_flags, MPSSL_VF_* */
 #include "der.h"
 #include "mpssl.h"
 
@@ -33,11 +34,14 @@ static int digits(const uint8_t *p, size_t n, int *value) {
     return 0;
 }
 
+static int is_leap_year(int y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
 static int days_in_month(int year, int month) {
     static const int days[12] = {31, 28, 31, 30, 31, 30,
                                  31, 31, 30, 31, 30, 31};
-    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return month == 2 && leap ? 29 : days[month - 1];
+    return month == 2 && is_leap_year(year) ? 29 : days[month - 1];
 }
 
 /* UTCTime YYMMDDHHMMSSZ or GeneralizedTime YYYYMMDDHHMMSSZ, the only forms
@@ -383,6 +387,46 @@ static int check_san(const mpssl_blob *san) {
 
 static const uint8_t oid_san[] = {0x55, 0x1d, 0x11}; /* 2.5.29.17 */
 static const uint8_t oid_basic_constraints[] = {0x55, 0x1d, 0x13}; /* .19 */
+static const uint8_t oid_eku[] = {0x55, 0x1d, 0x25};           /* 2.5.29.37 */
+static const uint8_t oid_eku_any[] = {0x55, 0x1d, 0x25, 0x00}; /* .37.0 */
+/* 1.3.6.1.5.5.7.3.1 and .2 */
+static const uint8_t oid_server_auth[] = {0x2b, 0x06, 0x01, 0x05,
+                                          0x05, 0x07, 0x03, 0x01};
+static const uint8_t oid_client_auth[] = {0x2b, 0x06, 0x01, 0x05,
+                                          0x05, 0x07, 0x03, 0x02};
+
+/* ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId (OID) */
+static int parse_eku(const uint8_t *p, size_t n, unsigned *eku) {
+    mpssl_der_cursor outer, cur;
+    mpssl_der_tlv seq, id;
+    mpssl_der_init(&outer, p, n);
+    if (mpssl_der_expect(&outer, MPSSL_DER_SEQUENCE, &seq) != 0 ||
+        !mpssl_der_done(&outer) || seq.len == 0) {
+        return -1;
+    }
+    *eku = MPSSL_EKU_PRESENT;
+    mpssl_der_enter(&cur, &seq);
+    while (!mpssl_der_done(&cur)) {
+        if (mpssl_der_expect(&cur, MPSSL_DER_OID, &id) != 0 ||
+            !oid_well_formed(id.content, id.len)) {
+            return -1;
+        }
+        if (oid_equals(&id, oid_server_auth, sizeof oid_server_auth)) {
+            *eku |= MPSSL_EKU_SERVER_AUTH;
+        } else if (oid_equals(&id, oid_client_auth, sizeof oid_client_auth)) {
+            *eku |= MPSSL_EKU_CLIENT_AUTH;
+        } else if (oid_equals(&id, oid_eku_any, sizeof oid_eku_any)) {
+            *eku |= MPSSL_EKU_ANY;
+        }
+    }
+    return 0;
+}
+
+int mpssl_x509_eku_allows(const mpssl_x509 *cert, int as_server) {
+    unsigned wanted = as_server ? MPSSL_EKU_SERVER_AUTH : MPSSL_EKU_CLIENT_AUTH;
+    return !(cert->eku & MPSSL_EKU_PRESENT) ||
+           (cert->eku & (wanted | MPSSL_EKU_ANY)) != 0;
+}
 
 /* BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE,
  *                                 pathLenConstraint INTEGER OPTIONAL } */
@@ -426,7 +470,7 @@ static int parse_san_extension(const uint8_t *p, size_t n, mpssl_blob *san) {
 /* Extension ::= SEQUENCE { extnID OID, critical BOOLEAN DEFAULT FALSE,
  *                          extnValue OCTET STRING } */
 static int parse_extension(const mpssl_der_tlv *ext, mpssl_x509 *out,
-                           int *seen_san, int *seen_bc) {
+                           int *seen_san, int *seen_bc, int *seen_eku) {
     mpssl_der_cursor cur;
     mpssl_der_tlv id, item;
     mpssl_der_enter(&cur, ext);
@@ -457,6 +501,12 @@ static int parse_extension(const mpssl_der_tlv *ext, mpssl_x509 *out,
         }
         return parse_basic_constraints(item.content, item.len, &out->is_ca);
     }
+    if (oid_equals(&id, oid_eku, sizeof oid_eku)) {
+        if ((*seen_eku)++) {
+            return -1;
+        }
+        return parse_eku(item.content, item.len, &out->eku);
+    }
     return 0;
 }
 
@@ -464,7 +514,7 @@ static int parse_extension(const mpssl_der_tlv *ext, mpssl_x509 *out,
 static int parse_extensions(const mpssl_der_tlv *wrapper, mpssl_x509 *out) {
     mpssl_der_cursor cur, list;
     mpssl_der_tlv seq, ext;
-    int seen_san = 0, seen_bc = 0;
+    int seen_san = 0, seen_bc = 0, seen_eku = 0;
     mpssl_der_enter(&cur, wrapper);
     if (mpssl_der_expect(&cur, MPSSL_DER_SEQUENCE, &seq) != 0 ||
         !mpssl_der_done(&cur) || seq.len == 0) {
@@ -473,7 +523,7 @@ static int parse_extensions(const mpssl_der_tlv *wrapper, mpssl_x509 *out) {
     mpssl_der_enter(&list, &seq);
     while (!mpssl_der_done(&list)) {
         if (mpssl_der_expect(&list, MPSSL_DER_SEQUENCE, &ext) != 0 ||
-            parse_extension(&ext, out, &seen_san, &seen_bc) != 0) {
+            parse_extension(&ext, out, &seen_san, &seen_bc, &seen_eku) != 0) {
             return -1;
         }
     }
@@ -614,5 +664,37 @@ int mpssl_x509_parse(const uint8_t *der, size_t len, mpssl_x509 *out) {
     }
     blob_of(&tbs, &x.tbs);
     *out = x;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validity against a clock (a backend service, see backend.h)              */
+/* ------------------------------------------------------------------------ */
+
+/* Seconds since 1970-01-01 of a parsed (already range-checked) time. */
+static int64_t unix_seconds(const mpssl_x509_time *t) {
+    static const unsigned short before_month[12] = {
+        0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    int64_t y = t->year - 1;
+    int64_t days = y * 365 + y / 4 - y / 100 + y / 400; /* to Jan 1st */
+    days += before_month[t->month - 1] + t->day - 1;
+    if (t->month > 2 && is_leap_year(t->year)) {
+        days++;
+    }
+    days -= 719162; /* 0001-01-01 .. 1970-01-01 */
+    return days * 86400 + t->hour * 3600 + t->minute * 60 + t->second;
+}
+
+unsigned mpssl_validity_flags(const uint8_t *der, size_t len, int64_t now) {
+    mpssl_x509 cert;
+    if (mpssl_x509_parse(der, len, &cert) != 0) {
+        return 0;
+    }
+    if (now < unix_seconds(&cert.not_before)) {
+        return MPSSL_VF_NOT_YET_VALID;
+    }
+    if (now > unix_seconds(&cert.not_after)) {
+        return MPSSL_VF_EXPIRED;
+    }
     return 0;
 }
