@@ -692,32 +692,20 @@ static int is_unknown_algorithm(int code) {
            low == MBEDTLS_ERR_OID_NOT_FOUND;
 }
 
+/* Parses certificates into list.  Trusted CAs (skip_unknown) in an
+ * algorithm this build cannot use anchor nothing here but must not make the
+ * whole context unusable (OpenSSL and GnuTLS would use them, BearSSL skips
+ * them too); the own chain must parse whole. */
 static int add_certs(mbedtls_x509_crt *list, const mpssl_blob *ders,
-                     size_t count, char *why, size_t why_cap,
+                     size_t count, int skip_unknown, char *why, size_t why_cap,
                      const char *what) {
     size_t i;
     int ret;
 
     for (i = 0; i < count; i++) {
         ret = mbedtls_x509_crt_parse_der(list, ders[i].data, ders[i].len);
-        if (ret != 0)
+        if (ret != 0 && !(skip_unknown && is_unknown_algorithm(ret)))
             return build_failure(why, why_cap, what, ret);
-    }
-    return 0;
-}
-
-/* Trusted CAs: one this library cannot use anchors nothing here, but must
- * not make the whole context unusable (OpenSSL and GnuTLS would use it,
- * BearSSL skips it too). */
-static int add_cas(mbedtls_x509_crt *list, const mpssl_blob *ders, size_t count,
-                   char *why, size_t why_cap) {
-    size_t i;
-    int ret;
-
-    for (i = 0; i < count; i++) {
-        ret = mbedtls_x509_crt_parse_der(list, ders[i].data, ders[i].len);
-        if (ret != 0 && !is_unknown_algorithm(ret))
-            return build_failure(why, why_cap, "CA certificate refused", ret);
     }
     return 0;
 }
@@ -728,7 +716,7 @@ static int use_own_chain(mbed_native *n, const mpssl_config *cfg, char *why,
 
     if (cfg->n_chain == 0)
         return 0;
-    ret = add_certs(&n->chain, cfg->chain, cfg->n_chain, why, why_cap,
+    ret = add_certs(&n->chain, cfg->chain, cfg->n_chain, 0, why, why_cap,
                     "certificate refused");
     if (ret != 0)
         return ret;
@@ -802,7 +790,8 @@ static int configure(mbed_native *n, const mpssl_config *cfg, char *why,
         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret != 0)
         return build_failure(why, why_cap, "configuration refused", ret);
-    ret = add_cas(&n->cas, cfg->cas, cfg->n_cas, why, why_cap);
+    ret = add_certs(&n->cas, cfg->cas, cfg->n_cas, 1, why, why_cap,
+                    "CA certificate refused");
     if (ret == 0)
         ret = use_own_chain(n, cfg, why, why_cap);
     if (ret == 0)
