@@ -551,6 +551,33 @@ static unsigned flags_of_verify_result(uint32_t result) {
 }
 
 /*
+ * mbedTLS never takes a certificate that is no CA, or whose path length is
+ * exceeded, as an issuer: it finds no path and says NOT_TRUSTED.  The
+ * contract calls such a chain invalid (as OpenSSL and GnuTLS do), so the
+ * chain the peer sent (the leaf's `next` list, as received) is checked
+ * for exactly that.
+ */
+#define MBED_CHAIN_CHECK_MAX 16
+
+static unsigned untrusted_or_invalid(const mbedtls_x509_crt *leaf,
+                                     unsigned flags) {
+    mpssl_blob chain[MBED_CHAIN_CHECK_MAX];
+    size_t n = 0;
+
+    if (!(flags & MPSSL_VF_UNTRUSTED))
+        return flags;
+    for (const mbedtls_x509_crt *c = leaf; c && n < MBED_CHAIN_CHECK_MAX;
+         c = c->next) {
+        chain[n].data = c->raw.p;
+        chain[n].len = c->raw.len;
+        n++;
+    }
+    if (mpssl_chain_flags(chain, n) & MPSSL_VF_OTHER)
+        flags = (flags & ~MPSSL_VF_UNTRUSTED) | MPSSL_VF_OTHER;
+    return flags;
+}
+
+/*
  * Called by mbedTLS for every certificate of the chain it built, the root
  * first and the peer's leaf (depth 0) last.  Collects the problems, clears
  * them so the library goes on, and at the leaf asks the core.  A refusal
@@ -565,6 +592,7 @@ static int on_verify(void *arg, mbedtls_x509_crt *crt, int depth,
     *flags = 0;
     if (depth != 0)
         return 0;
+    c->verify_flags = untrusted_or_invalid(crt, c->verify_flags);
     if (!mpssl_core_verdict(c->core, crt->raw.p, crt->raw.len,
                             c->verify_flags)) {
         c->verdict_refused = 1;

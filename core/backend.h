@@ -242,6 +242,12 @@ int64_t mpssl_unix_time(void);
  * read): for libraries with one code for both (BearSSL). */
 unsigned mpssl_validity_flags(const uint8_t *der, size_t len, int64_t now);
 
+/* MPSSL_VF_OTHER when the chain as the peer sent it (DER, leaf first) has
+ * an issuer that is no CA or whose pathLenConstraint is exceeded, else 0.
+ * For libraries that report such a chain only as untrusted (they find no
+ * path through it): the contract calls it invalid. */
+unsigned mpssl_chain_flags(const mpssl_blob *chain, size_t n);
+
 /* Core allocator (the platform's), for backends that can route their
  * library's allocations through it. */
 void *mpssl_alloc(size_t size);

@@ -516,9 +516,11 @@ int mpssl_core_verdict(mpssl_conn *conn, const uint8_t *leaf, size_t len,
         return 1;
     }
     int mismatch = 0;
+    const char *why = NULL; /* the core's own finding, for the message */
     mpssl_x509 cert;
     if (mpssl_x509_parse(leaf, len, &cert) != 0) {
         lib_flags |= MPSSL_VF_OTHER;
+        why = "unreadable certificate";
     } else {
         /* The leaf must be meant for the peer's role; some libraries check
          * it only after their verify hook (mbedTLS) or not at all
@@ -526,6 +528,14 @@ int mpssl_core_verdict(mpssl_conn *conn, const uint8_t *leaf, size_t len,
         int peer_is_server = conn->protocol == MPSSL_PROTOCOL_TLS_CLIENT;
         if (!mpssl_x509_eku_allows(&cert, peer_is_server)) {
             lib_flags |= MPSSL_VF_OTHER;
+            why = peer_is_server
+                      ? "not meant for a server (extended key usage)"
+                      : "not meant for a client (extended key usage)";
+        }
+        /* BearSSL accepts SHA-1 signatures and 1024-bit RSA keys. */
+        if (mpssl_x509_weak(&cert)) {
+            lib_flags |= MPSSL_VF_OTHER;
+            why = "weak signature algorithm or key";
         }
         if (conn->hostname && !mpssl_cert_matches_host(&cert, conn->hostname)) {
             mismatch = 1;
@@ -534,10 +544,13 @@ int mpssl_core_verdict(mpssl_conn *conn, const uint8_t *leaf, size_t len,
     int code = verify_flags_to_code(lib_flags, mismatch);
     conn->verify_result = code;
     if (code != 0 && conn->verify_mode == MPSSL_CERT_REQUIRED) {
-        set_error(conn, code,
-                  mismatch && code == MPSSL_ERR_HOSTNAME_MISMATCH
-                      ? conn->hostname
-                      : NULL);
+        const char *reason = NULL;
+        if (code == MPSSL_ERR_HOSTNAME_MISMATCH) {
+            reason = conn->hostname;
+        } else if (code == MPSSL_ERR_CERT_INVALID) {
+            reason = why;
+        }
+        set_error(conn, code, reason);
         return 0;
     }
     return 1;

@@ -438,6 +438,7 @@ typedef struct mpssl_x509 {
     mpssl_blob tbs;         /* DER of TBSCertificate */
     mpssl_blob sig_alg_oid; /* content bytes of the signature OID */
     int is_ca;              /* basicConstraints cA (0 if absent) */
+    int path_len;           /* pathLenConstraint, -1 if absent */
     unsigned eku;           /* MPSSL_EKU_* from extendedKeyUsage */
 } mpssl_x509;
 
@@ -454,6 +455,16 @@ int mpssl_x509_parse(const uint8_t *der, size_t len, mpssl_x509 *out);
 /* Whether the certificate may serve as a TLS server's (as_server) or a
  * client's: no extendedKeyUsage, or one naming that purpose or any. */
 int mpssl_x509_eku_allows(const mpssl_x509 *cert, int as_server);
+
+/* The smallest RSA key the core accepts in a peer's certificate (112-bit
+ * security, as NIST and OpenSSL's default security level 2 require). */
+#define MPSSL_MIN_RSA_BITS 2048
+
+/* Whether the certificate relies on broken cryptography: a signature with
+ * MD2, MD5 or SHA-1, or an RSA key below MPSSL_MIN_RSA_BITS.  Every backend
+ * refuses such a peer leaf through the core's verdict, whatever the library
+ * accepts on its own. */
+int mpssl_x509_weak(const mpssl_x509 *cert);
 
 /* One attribute of a Name.  attr is the short CPython-style name
  * ("commonName", "organizationName", ...) or the dotted OID text written

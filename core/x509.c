@@ -430,7 +430,8 @@ int mpssl_x509_eku_allows(const mpssl_x509 *cert, int as_server) {
 
 /* BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE,
  *                                 pathLenConstraint INTEGER OPTIONAL } */
-static int parse_basic_constraints(const uint8_t *p, size_t n, int *is_ca) {
+static int parse_basic_constraints(const uint8_t *p, size_t n,
+                                   mpssl_x509 *out) {
     mpssl_der_cursor outer, cur;
     mpssl_der_tlv seq, item;
     mpssl_der_init(&outer, p, n);
@@ -439,16 +440,20 @@ static int parse_basic_constraints(const uint8_t *p, size_t n, int *is_ca) {
         return -1;
     }
     mpssl_der_enter(&cur, &seq);
-    *is_ca = 0;
+    out->is_ca = 0;
     if (mpssl_der_peek(&cur) == MPSSL_DER_BOOLEAN) {
         if (mpssl_der_read(&cur, &item) != 0 || item.len != 1) {
             return -1;
         }
-        *is_ca = item.content[0] != 0;
+        out->is_ca = item.content[0] != 0;
     }
-    if (mpssl_der_peek(&cur) == MPSSL_DER_INTEGER &&
-        mpssl_der_read(&cur, &item) != 0) {
-        return -1;
+    if (mpssl_der_peek(&cur) == MPSSL_DER_INTEGER) {
+        uint32_t limit;
+        if (mpssl_der_read(&cur, &item) != 0 ||
+            mpssl_der_small_uint(&item, &limit) != 0) {
+            return -1;
+        }
+        out->path_len = limit > 255 ? 255 : (int)limit;
     }
     return mpssl_der_done(&cur) ? 0 : -1;
 }
@@ -499,7 +504,7 @@ static int parse_extension(const mpssl_der_tlv *ext, mpssl_x509 *out,
         if ((*seen_bc)++) {
             return -1;
         }
-        return parse_basic_constraints(item.content, item.len, &out->is_ca);
+        return parse_basic_constraints(item.content, item.len, out);
     }
     if (oid_equals(&id, oid_eku, sizeof oid_eku)) {
         if ((*seen_eku)++) {
@@ -648,6 +653,7 @@ int mpssl_x509_parse(const uint8_t *der, size_t len, mpssl_x509 *out) {
     mpssl_der_tlv cert_tlv, tbs, alg, sig;
     mpssl_x509 x;
     memset(&x, 0, sizeof x);
+    x.path_len = -1;
     mpssl_der_init(&outer, der, len);
     if (mpssl_der_expect(&outer, MPSSL_DER_SEQUENCE, &cert_tlv) != 0 ||
         !mpssl_der_done(&outer)) {
@@ -695,6 +701,133 @@ unsigned mpssl_validity_flags(const uint8_t *der, size_t len, int64_t now) {
     }
     if (now > unix_seconds(&cert.not_after)) {
         return MPSSL_VF_EXPIRED;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Policy the core applies whatever the library decided                     */
+/* ------------------------------------------------------------------------ */
+
+/* Signature algorithms no longer safe against forgery (collisions). */
+static const uint8_t oid_md2_rsa[] = {0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                      0x0d, 0x01, 0x01, 0x02};
+static const uint8_t oid_md5_rsa[] = {0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                      0x0d, 0x01, 0x01, 0x04};
+static const uint8_t oid_sha1_rsa[] = {0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                       0x0d, 0x01, 0x01, 0x05};
+static const uint8_t oid_sha1_ecdsa[] = {0x2a, 0x86, 0x48, 0xce,
+                                         0x3d, 0x04, 0x01};
+static const uint8_t oid_sha1_dsa[] = {0x2a, 0x86, 0x48, 0xce,
+                                       0x38, 0x04, 0x03};
+static const uint8_t oid_rsa_encryption[] = {0x2a, 0x86, 0x48, 0x86, 0xf7,
+                                             0x0d, 0x01, 0x01, 0x01};
+
+static int blob_is(const mpssl_blob *b, const uint8_t *oid, size_t len) {
+    return b->len == len && memcmp(b->data, oid, len) == 0;
+}
+
+static int weak_signature(const mpssl_blob *sig_alg) {
+    return blob_is(sig_alg, oid_md2_rsa, sizeof oid_md2_rsa) ||
+           blob_is(sig_alg, oid_md5_rsa, sizeof oid_md5_rsa) ||
+           blob_is(sig_alg, oid_sha1_rsa, sizeof oid_sha1_rsa) ||
+           blob_is(sig_alg, oid_sha1_ecdsa, sizeof oid_sha1_ecdsa) ||
+           blob_is(sig_alg, oid_sha1_dsa, sizeof oid_sha1_dsa);
+}
+
+/* Bits of an RSA modulus (SubjectPublicKeyInfo with rsaEncryption), 0 for
+ * any other key type or anything unreadable. */
+static size_t rsa_modulus_bits(const mpssl_blob *spki) {
+    mpssl_der_cursor outer, cur, alg_cur, key_cur, rsa_cur;
+    mpssl_der_tlv seq, alg, oid, key, rsa, modulus;
+    mpssl_der_init(&outer, spki->data, spki->len);
+    if (mpssl_der_expect(&outer, MPSSL_DER_SEQUENCE, &seq) != 0) {
+        return 0;
+    }
+    mpssl_der_enter(&cur, &seq);
+    if (mpssl_der_expect(&cur, MPSSL_DER_SEQUENCE, &alg) != 0 ||
+        mpssl_der_expect(&cur, MPSSL_DER_BIT_STRING, &key) != 0) {
+        return 0;
+    }
+    mpssl_der_enter(&alg_cur, &alg);
+    if (mpssl_der_expect(&alg_cur, MPSSL_DER_OID, &oid) != 0 ||
+        !oid_equals(&oid, oid_rsa_encryption, sizeof oid_rsa_encryption) ||
+        key.len < 1 || key.content[0] != 0) {
+        return 0;
+    }
+    /* BIT STRING: a zero unused-bits octet, then RSAPublicKey. */
+    mpssl_der_init(&key_cur, key.content + 1, key.len - 1);
+    if (mpssl_der_expect(&key_cur, MPSSL_DER_SEQUENCE, &rsa) != 0) {
+        return 0;
+    }
+    mpssl_der_enter(&rsa_cur, &rsa);
+    if (mpssl_der_expect(&rsa_cur, MPSSL_DER_INTEGER, &modulus) != 0) {
+        return 0;
+    }
+    const uint8_t *m = modulus.content;
+    size_t n = modulus.len;
+    while (n > 0 && m[0] == 0) {
+        m++;
+        n--;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    size_t bits = (n - 1) * 8;
+    for (uint8_t top = m[0]; top != 0; top >>= 1) {
+        bits++;
+    }
+    return bits;
+}
+
+int mpssl_x509_weak(const mpssl_x509 *cert) {
+    if (weak_signature(&cert->sig_alg_oid)) {
+        return 1;
+    }
+    size_t rsa_bits = rsa_modulus_bits(&cert->spki);
+    return rsa_bits != 0 && rsa_bits < MPSSL_MIN_RSA_BITS;
+}
+
+static int same_blob(const mpssl_blob *a, const mpssl_blob *b) {
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/*
+ * Walks the presented chain from the leaf upwards, each step to a certificate
+ * whose subject is the current one's issuer (in any position: TLS 1.3 lets
+ * a peer send its chain unordered).  Every such issuer must be a CA whose
+ * pathLenConstraint allows the CAs below it.  At most n - 1 steps, so a
+ * cycle of certificates naming each other ends the walk.
+ */
+unsigned mpssl_chain_flags(const mpssl_blob *chain, size_t n) {
+    mpssl_x509 current, issuer;
+    if (n == 0 || mpssl_x509_parse(chain[0].data, chain[0].len, &current)) {
+        return 0;
+    }
+    int cas_below = 0; /* intermediate CAs between the issuer and the leaf */
+    size_t at = 0;
+    for (size_t step = 1; step < n; step++) {
+        if (same_blob(&current.subject, &current.issuer)) {
+            return 0; /* reached a self-issued certificate */
+        }
+        size_t next = n;
+        for (size_t j = 1; j < n && next == n; j++) {
+            if (j != at &&
+                mpssl_x509_parse(chain[j].data, chain[j].len, &issuer) == 0 &&
+                same_blob(&issuer.subject, &current.issuer)) {
+                next = j;
+            }
+        }
+        if (next == n) {
+            return 0; /* the path leaves the presented chain */
+        }
+        if (!issuer.is_ca ||
+            (issuer.path_len >= 0 && cas_below > issuer.path_len)) {
+            return MPSSL_VF_OTHER;
+        }
+        cas_below++;
+        current = issuer;
+        at = next;
     }
     return 0;
 }

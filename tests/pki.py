@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 # Bump when the layout or contents change, so an old set is never reused.
-_SET_NAME = "pki-v3"
+_SET_NAME = "pki-v4"
 _DONE = "done"
 _OPENSSL = os.environ.get("OPENSSL", "openssl")
 
@@ -80,6 +80,52 @@ def _leaf_ext(eku, rsa, san=None):
     return "\n".join(lines) + "\n"
 
 
+# The parity verdict matrix's leaves are meant for either role, so that one
+# certificate with one defect is tried as a server's and as a client's.
+BOTH_ROLES = "serverAuth, clientAuth"
+
+# A certificate whose basicConstraints say it is no CA, used as one anyway.
+_NOT_A_CA_EXT = """\
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyCertSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+# A CA below the intermediate, whose pathlen:0 forbids any further CA.
+_SUB_INTERMEDIATE_EXT = """\
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+# The verdict matrix (tests/parity/test_verdicts.py): leaf name -> what is
+# wrong with it.  Each has <name>.pem, <name>.key and <name>_chain.pem (the
+# chain a peer sends: leaf first).
+VERDICT_LEAVES = {
+    "v_good": "nothing: valid chain, DNS and IP SANs",
+    "v_expired": "notAfter passed",
+    "v_notyet": "notBefore ahead",
+    "v_wildcard": "legal wildcard *.example.test",
+    "v_wildcard_partial": "illegal partial wildcard f*.example.test",
+    "v_wildcard_inner": "illegal wildcard not left-most: a.*.example.test",
+    "v_wildcard_suffix": "illegal wildcard over a bare suffix: *.test",
+    "v_ip": "IP SANs only (127.0.0.1, ::1)",
+    "v_cn_only": "CN localhost, no SAN",
+    "v_cn_mismatch": "CN localhost, SAN other.example only",
+    "v_untrusted": "issued by an untrusted root",
+    "v_incomplete": "chain without its intermediate",
+    "v_selfsigned": "self-signed leaf",
+    "v_nonca_issuer": "issued by a certificate with CA:FALSE",
+    "v_pathlen": "below a CA that pathlen:0 forbids",
+    "v_sha1": "signed with SHA-1",
+    "v_rsa1024": "RSA-1024 key",
+    "v_eku_client": "extendedKeyUsage clientAuth only",
+    "v_eku_server": "extendedKeyUsage serverAuth only",
+}
+
+
 def _selfsigned_leaf_ext(san):
     # A self-signed end-entity certificate: no authorityKeyIdentifier to
     # point anywhere else, CA:FALSE so it can never act as a trust anchor.
@@ -113,6 +159,10 @@ class PKI:
             setattr(self, name + "_key", p(name + ".key"))
             setattr(self, name + "_chain", p(name + "_chain.pem"))
         self.selfsigned_cert, self.selfsigned_key = p("selfsigned.pem"), p("selfsigned.key")
+        for name in VERDICT_LEAVES:
+            setattr(self, name + "_cert", p(name + ".pem"))
+            setattr(self, name + "_key", p(name + ".key"))
+            setattr(self, name + "_chain", p(name + "_chain.pem"))
 
         # Other encodings of the server keys/certs.  server_rsa_key is PKCS#1
         # PEM ("RSA PRIVATE KEY"), server_ec_key is SEC1 PEM ("EC PRIVATE KEY").
@@ -234,7 +284,13 @@ class _Builder:
         _run(_OPENSSL, "rsa", "-in", tmp, "-traditional", "-out", path)
         return path
 
-    def sign(self, name, subject, key, ext, issuer=None, dates=None):
+    def rsa1024_key(self, name):
+        path = self.path(name)
+        _run(_OPENSSL, "genpkey", "-algorithm", "RSA",
+             "-pkeyopt", "rsa_keygen_bits:1024", "-out", path)
+        return path
+
+    def sign(self, name, subject, key, ext, issuer=None, dates=None, md="sha256"):
         """Certificate `name` for `key`, signed by issuer (cert, key) or self."""
         self._count += 1
         base = os.path.join(self.work, "%02d" % self._count)
@@ -246,7 +302,8 @@ class _Builder:
         start, end = dates or self.valid
         argv = [_OPENSSL, "ca", "-config", self.config, "-batch", "-notext",
                 "-in", csr, "-out", self.path(name), "-startdate", start,
-                "-enddate", end, "-extfile", extfile, "-extensions", "ext"]
+                "-enddate", end, "-extfile", extfile, "-extensions", "ext",
+                "-md", md]
         if issuer is None:
             argv += ["-selfsign", "-keyfile", key]
         else:
@@ -327,6 +384,8 @@ def _build(out):
     for name in ("untrusted", "client_untrusted"):
         b.concat(name + "_chain.pem", b.path(name + ".pem"))
 
+    _build_verdict_leaves(b, pki, by_int, by_other)
+
     # Other encodings.
     _run(_OPENSSL, "pkey", "-in", pki.server_rsa_key, "-out", pki.key_rsa_pkcs8)
     _run(_OPENSSL, "pkey", "-in", pki.server_ec_key, "-out", pki.key_ec_pkcs8)
@@ -351,6 +410,54 @@ def _build(out):
     shutil.rmtree(b.work)
     with open(os.path.join(out, _DONE), "w") as f:
         f.write("complete\n")
+
+
+def _build_verdict_leaves(b, pki, by_int, by_other):
+    """VERDICT_LEAVES: P-256 keys unless the defect is the key."""
+    by_root = (pki.ca_cert, pki.ca_key)
+    san = "DNS:localhost, IP:127.0.0.1, IP:::1"
+
+    def leaf(name, subject="/CN=localhost", names=san, dates=None, issuer=by_int,
+             eku=BOTH_ROLES, key=None, md="sha256", chain=()):
+        key = key or b.ec_key(name + ".key")
+        b.sign(name + ".pem", subject, key, _leaf_ext(eku, key.endswith("rsa1024.key"), names),
+               issuer=issuer, dates=dates, md=md)
+        b.concat(name + "_chain.pem", b.path(name + ".pem"), *chain)
+
+    # Issuers that must not be trusted as such.
+    b.ec_key("v_notca.key")
+    b.sign("v_notca.pem", "/CN=mpssl Not A CA", b.path("v_notca.key"), _NOT_A_CA_EXT,
+           issuer=by_root)
+    b.ec_key("v_int2.key")
+    b.sign("v_int2.pem", "/CN=mpssl Too Deep CA", b.path("v_int2.key"),
+           _SUB_INTERMEDIATE_EXT, issuer=by_int)
+
+    leaf("v_good", chain=[pki.int_cert])
+    leaf("v_expired", dates=b.expired, chain=[pki.int_cert])
+    leaf("v_notyet", dates=b.notyet, chain=[pki.int_cert])
+    leaf("v_wildcard", "/CN=*.example.test", "DNS:*.example.test", chain=[pki.int_cert])
+    leaf("v_wildcard_partial", "/CN=partial wildcard", "DNS:f*.example.test",
+         chain=[pki.int_cert])
+    leaf("v_wildcard_inner", "/CN=inner wildcard", "DNS:a.*.example.test",
+         chain=[pki.int_cert])
+    leaf("v_wildcard_suffix", "/CN=suffix wildcard", "DNS:*.test", chain=[pki.int_cert])
+    leaf("v_ip", "/CN=ip only", "IP:127.0.0.1, IP:::1", chain=[pki.int_cert])
+    leaf("v_cn_only", names=None, chain=[pki.int_cert])
+    leaf("v_cn_mismatch", names="DNS:other.example", chain=[pki.int_cert])
+    leaf("v_untrusted", issuer=by_other)
+    leaf("v_incomplete")
+    key = b.ec_key("v_selfsigned.key")
+    b.sign("v_selfsigned.pem", "/CN=localhost", key, _selfsigned_leaf_ext(san).replace(
+        "extendedKeyUsage = serverAuth", "extendedKeyUsage = " + BOTH_ROLES))
+    b.concat("v_selfsigned_chain.pem", b.path("v_selfsigned.pem"))
+    leaf("v_nonca_issuer", issuer=(b.path("v_notca.pem"), b.path("v_notca.key")),
+         chain=[b.path("v_notca.pem")])
+    leaf("v_pathlen", issuer=(b.path("v_int2.pem"), b.path("v_int2.key")),
+         chain=[b.path("v_int2.pem"), pki.int_cert])
+    leaf("v_sha1", md="sha1", chain=[pki.int_cert])
+    leaf("v_rsa1024", key=b.rsa1024_key("v_rsa1024.key"), chain=[pki.int_cert])
+    leaf("v_eku_client", eku="clientAuth", chain=[pki.int_cert])
+    leaf("v_eku_server", eku="serverAuth", chain=[pki.int_cert])
 
 
 def make_pki(directory):
