@@ -9,6 +9,11 @@
 #      suite with the sanitizer runtimes preloaded into the interpreter;
 #   3. runs the soak once under valgrind (fewer connections), if installed.
 #
+# Every configuration is built first: the cross-backend tests run peers on
+# the other builds (tests/peers: MPSSL_BUILD_ROOT, MPSSL_REQUIRE_PEERS), and
+# each normal pytest run leaves JUnit XML in build/results/<config>.xml, from
+# which scripts/parity.py writes the parity report.
+#
 # Then scripts/fuzz.sh once, if present.  A sanitizer report fails the step
 # it appears in.  Ends with one "total: N passed, N failed, N skipped" line
 # over everything.
@@ -23,17 +28,18 @@ cd "$(dirname "$0")/.." || exit 1
 PYTHON=/usr/bin/python3 # Debian's interpreter: python3-dev + python3-pytest
 scripts/deps.sh || exit 1
 
+all_configs=()
+for f in configs/cpython-*.ini; do all_configs+=("$(basename "$f" .ini)"); done
 configs=("$@")
-if [ ${#configs[@]} -eq 0 ]; then
-    for f in configs/cpython-*.ini; do configs+=("$(basename "$f" .ini)"); done
-fi
+[ ${#configs[@]} -gt 0 ] || configs=("${all_configs[@]}")
 
 # The pytest suites, in order; the hostile-peer suite when it exists.
 pytest_paths=(tests/layout tests/conformance tests/interop)
 [ -d tests/hostile ] && pytest_paths+=(tests/hostile)
+[ -d tests/parity ] && pytest_paths+=(tests/parity)
 
 # C unit tests that take the certificate directory as their argument.
-certdir_tests=" test_conn_pipe test_secrets "
+certdir_tests=" test_conn_pipe test_secrets test_policy "
 
 SOAK_CONNECTIONS=2000         # per backend, native and under LeakSanitizer
 SOAK_VALGRIND_CONNECTIONS=200 # valgrind is ~20x slower
@@ -138,13 +144,16 @@ soak() {
     count_one $rc
 }
 
-# pytest_suites DIR [ENV...]: the Python suites against a build.
+# pytest_suites DIR [ENV...]: the Python suites against a build.  The
+# other backends' builds serve as peers; a missing one fails the tests
+# that need it (MPSSL_REQUIRE_PEERS) instead of skipping them.
 pytest_suites() {
     local dir=$1 rc
     shift
     # PYTEST_ARGS is split into words on purpose ("-k verify -x").
     # shellcheck disable=SC2086
-    env "$@" PYTHONPATH="$PWD/$dir" "$PYTHON" -m pytest -p no:cacheprovider \
+    env "$@" PYTHONPATH="$PWD/$dir" MPSSL_BUILD_ROOT="$PWD/build" MPSSL_REQUIRE_PEERS=1 \
+        "$PYTHON" -m pytest -p no:cacheprovider \
         ${PYTEST_ARGS:-} "${pytest_paths[@]}" 2>&1 | tee "$logdir/pytest.log"
     rc=${PIPESTATUS[0]}
     run_step "$logdir/pytest.log" "$rc"
@@ -162,7 +171,9 @@ test_normal_build() {
     echo "=== $c: leak soak ($SOAK_CONNECTIONS connections)"
     soak "$dir" "$SOAK_CONNECTIONS"
     echo "=== $c: pytest ($PYTHON)"
-    pytest_suites "$dir"
+    mkdir -p build/results
+    rm -f "build/results/$c.xml"
+    pytest_suites "$dir" PYTEST_ADDOPTS="--junitxml=$PWD/build/results/$c.xml"
 }
 
 test_sanitizer_build() {
@@ -192,6 +203,11 @@ test_valgrind_soak() {
 }
 
 start=$SECONDS
+echo "=== build every configuration (peers for the cross-backend tests)"
+for c in "${all_configs[@]}"; do
+    scripts/build.sh "$c" >"$logdir/build.log" 2>&1 ||
+        { cat "$logdir/build.log"; echo "=== $c: BUILD FAILED"; }
+done
 for c in "${configs[@]}"; do
     test_normal_build "$c"
     if [ -z "${MPSSL_NO_SANITIZERS:-}" ]; then
@@ -199,6 +215,18 @@ for c in "${configs[@]}"; do
         test_valgrind_soak "$c"
     fi
 done
+
+# The committed report must be what this run's results produce (checked
+# only on a full run: every configuration, every test).
+if [ -x scripts/parity.py ] && [ -z "${PYTEST_ARGS:-}" ] &&
+    [ ${#configs[@]} -eq ${#all_configs[@]} ]; then
+    echo "=== parity report (scripts/parity.py)"
+    results=()
+    for c in "${configs[@]}"; do results+=("build/results/$c.xml"); done
+    scripts/parity.py --out build/parity.md "${results[@]}" &&
+        scripts/parity.py --check docs/parity.md "${results[@]}"
+    count_one $?
+fi
 
 if [ -x scripts/fuzz.sh ]; then
     echo "=== fuzz (scripts/fuzz.sh)"

@@ -48,6 +48,41 @@ def _hang_watchdog():
 
 
 # --------------------------------------------------------------------------
+# Parity records (read by scripts/parity.py from the JUnit XML)
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def observe(record_property):
+    """observe(value): what this backend did in this test case, as a short
+    stable string (an error constant's name, "ok", ...).  Every test case
+    of one test function becomes a row of one table in docs/parity.md, with
+    a column per backend; a row whose cells differ is a difference."""
+    def record(value):
+        record_property("observed", str(value))
+    return record
+
+
+@pytest.fixture
+def pair(record_property):
+    """pair(client, server): the two implementations a cross-backend test
+    case connected ("openssl", ..., or a tool: "s_server", "gnutls-cli",
+    "stdlib"), for the client x server grid in docs/parity.md."""
+    def record(client, server):
+        record_property("pair", "%s/%s" % (client, server))
+    return record
+
+
+@pytest.fixture
+def difference(record_property):
+    """difference(text): this test asserts a documented backend difference
+    (one sentence: which backend, what it does, why); listed in
+    docs/parity.md."""
+    def record(text):
+        record_property("difference", text)
+    return record
+
+
+# --------------------------------------------------------------------------
 # Certificates
 # --------------------------------------------------------------------------
 
