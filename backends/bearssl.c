@@ -190,6 +190,8 @@ typedef struct peer_checker {
     size_t cert_got;     /* bytes received so far */
     unsigned date_flags; /* VF_EXPIRED/NOT_YET_VALID of the first
                             certificate whose dates are off */
+    int names_anchor;    /* some certificate is, or is issued by, a trust
+                            anchor (by DN) */
     unsigned char *leaf; /* the peer's leaf, for peer_cert() */
     size_t leaf_len;
     int out_of_memory;
@@ -480,6 +482,7 @@ static void checker_start_chain(const br_x509_class **ctx,
     (void)server_name;
     pc->cert_index = 0;
     pc->date_flags = 0;
+    pc->names_anchor = 0;
     pc->key_is_own = 0;
     mpssl_free(pc->leaf);
     pc->leaf = NULL;
@@ -516,6 +519,27 @@ static void checker_append(const br_x509_class **ctx, const unsigned char *buf,
     pc->cert_got += len;
 }
 
+static int is_anchor_dn(const bssl_native *n, const mpssl_blob *dn) {
+    for (size_t i = 0; i < n->n_anchors; i++) {
+        if (n->anchors[i].dn.len == dn->len &&
+            memcmp(n->anchors[i].dn.data, dn->data, dn->len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether the certificate is a trust anchor's, or issued by one, by name
+ * alone (no signature is checked: this only decides which of two failures
+ * to report, see checker_end_chain). */
+static int names_an_anchor(const bssl_native *n, const unsigned char *der,
+                           size_t len) {
+    mpssl_x509 cert;
+
+    if (mpssl_x509_parse(der, len, &cert) != 0)
+        return 0;
+    return is_anchor_dn(n, &cert.issuer) || is_anchor_dn(n, &cert.subject);
+}
+
 static void checker_end_cert(const br_x509_class **ctx) {
     peer_checker *pc = checker_of(ctx);
     int64_t now = mpssl_unix_time();
@@ -526,6 +550,9 @@ static void checker_end_cert(const br_x509_class **ctx) {
         if (pc->date_flags == 0 && now >= 0)
             /* BearSSL has one code for expired and not yet valid. */
             pc->date_flags = mpssl_validity_flags(pc->cert, pc->cert_len, now);
+        if (!pc->names_anchor && pc->conn->native != NULL)
+            pc->names_anchor =
+                names_an_anchor(pc->conn->native, pc->cert, pc->cert_len);
         if (pc->cert_index == 0) {
             pc->leaf = pc->cert; /* kept for peer_cert() */
             pc->leaf_len = pc->cert_len;
@@ -571,6 +598,12 @@ static unsigned checker_end_chain(const br_x509_class **ctx) {
         return adopt_leaf_key(pc);
 
     flags = flags_of_x509_error(err, pc->date_flags);
+    /* x509_minimal stops at the first certificate out of its dates, before
+     * it would find the chain untrusted; the other libraries report an
+     * untrusted chain as such, whatever its dates.  A chain that names no
+     * anchor at all cannot be trusted. */
+    if (err == BR_ERR_X509_EXPIRED && !pc->names_anchor)
+        flags |= MPSSL_VF_UNTRUSTED;
     /* A refusal must end the handshake: any non-zero code does (the
      * core's recorded verdict names the reason, whatever code this is). */
     if (!mpssl_core_verdict(pc->conn->core, pc->leaf, pc->leaf_len, flags))

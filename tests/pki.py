@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 # Bump when the layout or contents change, so an old set is never reused.
-_SET_NAME = "pki-v4"
+_SET_NAME = "pki-v5"
 _DONE = "done"
 _OPENSSL = os.environ.get("OPENSSL", "openssl")
 
@@ -115,6 +115,7 @@ VERDICT_LEAVES = {
     "v_cn_only": "CN localhost, no SAN",
     "v_cn_mismatch": "CN localhost, SAN other.example only",
     "v_untrusted": "issued by an untrusted root",
+    "v_untrusted_expired": "issued by an untrusted root, and expired",
     "v_incomplete": "chain without its intermediate",
     "v_selfsigned": "self-signed leaf",
     "v_nonca_issuer": "issued by a certificate with CA:FALSE",
@@ -445,6 +446,7 @@ def _build_verdict_leaves(b, pki, by_int, by_other):
     leaf("v_cn_only", names=None, chain=[pki.int_cert])
     leaf("v_cn_mismatch", names="DNS:other.example", chain=[pki.int_cert])
     leaf("v_untrusted", issuer=by_other)
+    leaf("v_untrusted_expired", issuer=by_other, dates=b.expired)
     leaf("v_incomplete")
     key = b.ec_key("v_selfsigned.key")
     b.sign("v_selfsigned.pem", "/CN=localhost", key, _selfsigned_leaf_ext(san).replace(

@@ -41,6 +41,9 @@ AS_CLIENT = [
     ("v_cn_only", "localhost", OK),                   # CN only without any SAN
     ("v_cn_mismatch", "localhost", "ERR_HOSTNAME_MISMATCH"),  # CN ignored beside a SAN
     ("v_untrusted", "localhost", "ERR_CERT_UNTRUSTED"),
+    # Two defects: the most fundamental one is reported.
+    ("v_untrusted_expired", "localhost", "ERR_CERT_UNTRUSTED"),
+    ("v_expired", "other.example", "ERR_CERT_EXPIRED"),
     ("v_incomplete", "localhost", "ERR_CERT_UNTRUSTED"),
     ("v_selfsigned", "localhost", "ERR_CERT_UNTRUSTED"),
     ("v_nonca_issuer", "localhost", "ERR_CERT_INVALID"),
@@ -56,6 +59,7 @@ AS_SERVER = [
     ("v_expired", "ERR_CERT_EXPIRED"),
     ("v_notyet", "ERR_CERT_NOT_YET_VALID"),
     ("v_untrusted", "ERR_CERT_UNTRUSTED"),
+    ("v_untrusted_expired", "ERR_CERT_UNTRUSTED"),
     ("v_incomplete", "ERR_CERT_UNTRUSTED"),
     ("v_selfsigned", "ERR_CERT_UNTRUSTED"),
     ("v_nonca_issuer", "ERR_CERT_INVALID"),
