@@ -483,8 +483,17 @@ static int append_algorithms(char *buf, size_t cap, size_t *used,
  * suites in rows.
  * NORMAL keeps the library's groups and signature algorithms; %PROFILE_MEDIUM
  * makes chain verification refuse keys below 112-bit security (RSA < 2048),
- * as Debian's OpenSSL does at its default security level.
+ * as Debian's OpenSSL does at its default security level.  Groups are
+ * reordered X25519 first, the key share OpenSSL, BearSSL and mbedTLS clients
+ * send first: NORMAL lists P-256 first, and with %SERVER_PRECEDENCE (needed
+ * for the suite order) a TLS 1.3 server would answer their X25519 share
+ * with a HelloRetryRequest, one round trip more per handshake.
  */
+static const char group_order[] =
+    "GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+    "+GROUP-SECP521R1:+GROUP-X448:+GROUP-FFDHE2048:+GROUP-FFDHE3072:"
+    "+GROUP-FFDHE4096:+GROUP-FFDHE6144:+GROUP-FFDHE8192";
+
 static int build_priority(char *buf, size_t cap, const gt_suite *const *rows,
                           size_t n, int min_version, int max_version,
                           int is_server) {
@@ -492,6 +501,7 @@ static int build_priority(char *buf, size_t cap, const gt_suite *const *rows,
     int ok;
 
     ok = append_keyword(buf, cap, &used, "", "NORMAL") &&
+         append_keyword(buf, cap, &used, "-", group_order) &&
          append_keyword(buf, cap, &used, "", "%PROFILE_MEDIUM") &&
          append_keyword(buf, cap, &used, "-", "VERS-ALL");
     if (ok && max_version >= MPSSL_TLS1_3)

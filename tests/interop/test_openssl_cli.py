@@ -214,3 +214,28 @@ def test_openssl_client_rejects_our_server_with_wrong_hostname_cert(
     assert info.value.errno == ssl.ERR_PEER_ALERT, info.value
     assert client.wait_exit() != 0
     assert "verify" in client.stderr_text().lower(), client.describe()
+
+
+# ----------------------------------------------------------------------
+# Round trips: a TLS 1.3 handshake needs no second ClientHello
+# ----------------------------------------------------------------------
+
+@needs_tls13
+@pytest.mark.parametrize("key_type", ["rsa", "ec"])
+def test_our_tls13_server_accepts_openssl_default_key_share_without_retry(
+        pki, peers, listen, accept_tls, server_context, key_type):
+    """OpenSSL's client sends one key share (X25519).  Our server must take
+    it: a HelloRetryRequest asking for another group costs every handshake
+    a round trip (GnuTLS's default group order put P-256 first)."""
+    cert, key, chain = server_files(pki, key_type)
+    listener = listen()
+    client = peers.openssl_client(listener.getsockname()[1], cafile=pki.ca_cert,
+                                  tls="1.3", interactive=True)
+    tls = accept_tls(server_context(chain, key), listener)
+    assert tls.version() == "TLSv1.3"
+    client.wait_output("<<< TLS 1.3, Handshake [length")  # its trace is flowing
+    tls.write(b"done\n")
+    client.wait_output("done\n")
+    trace = client.stdout_text()
+    assert trace.count(", ClientHello") == 1, client.describe()
+    assert "Server Temp Key: X25519" in trace, client.describe()
