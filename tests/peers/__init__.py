@@ -3,10 +3,12 @@ start, talk to and stop them (the `peers` fixture in tests/conftest.py hands
 out a PeerGroup).
 
 Every peer listens or connects on loopback only (127.0.0.1; the stdlib
-server also on ::1 when asked), is started in its own
+and mpssl servers also on ::1 when asked; gnutls-serv on the loopback of a
+private network namespace, see below), is started in its own
 process group, and is killed (SIGKILL to that group, by id) at teardown if it
 is still running.  Every wait is bounded and ends on an event (a line, a byte
-count, an exit); the only polling is s_server readiness, below.
+count, an exit); the only polling is s_server readiness and the
+gnutls-serv relay's first connect, below.
 
 Peers
 -----
@@ -33,18 +35,46 @@ Peers
   fds).  The port is picked by binding port 0 and closing it; if another
   process wins the port in between, s_server exits with "Address already in
   use" (or the LISTEN socket is not the child's) and we retry on a new port.
-* `gnutls-cli` (client only), driven like s_client: data on stdin/stdout,
-  its chatter sent to a log file; at stdin EOF it sends close_notify.
+* `openssl ... -brief` (either tool) also prints a summary of the
+  connection on stderr ("Protocol version:", "Ciphersuite:", "Peer
+  certificate:" or "No peer certificate"): `openssl_summary()` reads it.
+* `gnutls-cli`, driven like s_client: data on stdin/stdout, its chatter
+  sent to a log file; at stdin EOF it sends close_notify and waits for the
+  server's end (it also takes a bare FIN then).  After the server's
+  close_notify it exits 0 without sending its own.
+* `gnutls-serv` (PeerGroup.gnutls_server), which can neither read its
+  stdin nor bind one address: it listens on every interface.  So it runs in
+  a private user + network namespace (`unshare -rn`, no privilege needed)
+  whose only interface is loopback, and a relay there connects to it and
+  hands the connected socket back over a socketpair (SCM_RIGHTS): the test
+  gets a TCP socket already connected to it, and the server is reachable
+  from nowhere else.  Data goes through its --echo mode, which is
+  line-based and handles the data as C strings: it echoes what it holds
+  once a newline arrived, up to the first NUL, and treats lines starting
+  with "**" as commands, so it can only carry NUL-free text such as
+  `text_payload()`.  Per connection it prints "- Description: (TLS1.3-X.509)
+  -(ECDHE-...)-(<signature>)-(<cipher>)" on stdout (`gnutls_summary()`).
+  It answers our close_notify with its own; a connection that ends
+  without one is reported as "Error while receiving data" on stderr.
+* `mpssl_peer.py` (next to this file): mpssl itself, built for another
+  backend (build/cpython-<backend>, or under $MPSSL_BUILD_ROOT), in a
+  separate `/usr/bin/python3 -I` with that build first on sys.path; same
+  JSON lines as the stdlib peer.  `mpssl_build_exists()` says whether a
+  backend's build is there, `mpssl_info()` what it can do.
 * `stdlib_peer.py` (next to this file): CPython's own ssl in a separate
   interpreter, `/usr/bin/python3 -I` without PYTHONPATH, so it never sees
   mpssl's `ssl`.  It reports JSON lines (see that file); `wait_event(name)`
   waits for one.
 """
 
+import functools
 import hashlib
+import importlib.machinery
 import json
 import os
 import queue
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,8 +83,13 @@ import time
 
 from tlsio import recv_exactly  # noqa: I100  (tests/tlsio.py)
 
+from .mpssl_peer import read_close_answer, transport_open  # noqa: F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 STDLIB_PEER = os.path.join(HERE, "stdlib_peer.py")
+MPSSL_PEER = os.path.join(HERE, "mpssl_peer.py")
+BACKENDS = ("openssl", "mbedtls", "gnutls", "bearssl")
 PYTHON = "/usr/bin/python3"
 OPENSSL = os.environ.get("OPENSSL", "openssl")
 HOST = "127.0.0.1"
@@ -97,7 +132,7 @@ class PeerProcess:
     """
 
     def __init__(self, argv, stdout_mode="raw", env=None, name=None,
-                 logfile=None):
+                 logfile=None, pass_fds=()):
         env = peer_environment(env)
         self.argv = [str(a) for a in argv]
         self.logfile = logfile  # where the program logs, shown by describe()
@@ -105,7 +140,8 @@ class PeerProcess:
         self.stdout_mode = stdout_mode
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, start_new_session=True)
+            stderr=subprocess.PIPE, env=env, start_new_session=True,
+            pass_fds=pass_fds)
         self._cond = threading.Condition()
         self._out_digest = hashlib.sha256()
         self._out_count = 0
@@ -407,6 +443,12 @@ def _openssl_protocol_args(tls, cipher, ciphersuites):
     return argv
 
 
+def _gnutls_version_priority(tls):
+    """A GnuTLS priority string allowing only TLS `tls` ("any": None)."""
+    return {"1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+            "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3", "any": None}[tls]
+
+
 def _interactive(argv):
     """An openssl s_server / s_client command line turned interactive:
     without -quiet / -nocommands, so a command letter alone on a stdin line
@@ -421,6 +463,147 @@ def _interactive(argv):
     stdin EOF."""
     argv = [a for a in argv if a not in ("-quiet", "-nocommands")]
     return ["stdbuf", "-oL"] + argv + ["-msg"], "text"
+
+
+# ----------------------------------------------------------------------
+# What the tools say about a connection
+# ----------------------------------------------------------------------
+
+def openssl_summary(text):
+    """The connection summary `openssl s_server|s_client -brief` printed on
+    stderr: {"version": "TLSv1.2", "cipher": <OpenSSL's name; IANA's under
+    TLS 1.3>, "peer_cert": whether the peer sent a certificate}, or None
+    if there is none (no handshake)."""
+    version = re.search(r"^Protocol version: (\S+)$", text, re.M)
+    cipher = re.search(r"^Ciphersuite: (\S+)$", text, re.M)
+    if not (version and cipher):
+        return None
+    return {"version": version.group(1), "cipher": cipher.group(1),
+            "peer_cert": re.search(r"^Peer certificate: ", text, re.M)
+            is not None}
+
+
+def gnutls_summary(text):
+    """The "- Description:" line gnutls-cli (its log) and gnutls-serv (its
+    stdout) print per connection, e.g. "(TLS1.2-X.509)-(ECDHE-X25519)-
+    (RSA-PSS-RSAE-SHA256)-(AES-128-GCM)": {"version": "TLSv1.2",
+    "signature": "RSA-PSS-RSAE-SHA256", "cipher": "AES-128-GCM",
+    "peer_cert": whether the peer sent a certificate ("- Got a certificate
+    list of N certificates.")}, or None."""
+    found = re.search(r"^- Description: \(TLS(1\.[0-9])-[^)]*\)-\([^)]*\)-"
+                      r"\(([^)]*)\)-\(([^)]*)\)", text, re.M)
+    if not found:
+        return None
+    return {"version": "TLSv" + found.group(1), "signature": found.group(2),
+            "cipher": found.group(3),
+            "peer_cert": re.search(r"^- Got a certificate list of [1-9]",
+                                   text, re.M) is not None}
+
+
+def text_payload(size, line=64):
+    """`size` random bytes that a line-based, C-string echo server
+    (gnutls-serv --echo) returns unchanged: lowercase hex in lines of
+    `line` bytes, ending with a newline (one byte is just b"\n")."""
+    text = bytearray(os.urandom(size // 2 + 1).hex()[:size].encode())
+    for at in range(line - 1, size, line):
+        text[at] = 0x0A
+    text[-1] = 0x0A
+    return bytes(text)
+
+
+# ----------------------------------------------------------------------
+# mpssl's own builds as peers
+# ----------------------------------------------------------------------
+
+def mpssl_build_dir(backend):
+    """build/cpython-<backend>, under $MPSSL_BUILD_ROOT when set."""
+    root = os.environ.get("MPSSL_BUILD_ROOT") or os.path.join(REPO, "build")
+    return os.path.join(root, "cpython-" + backend)
+
+
+def mpssl_build_exists(backend):
+    """Whether the backend's build holds the `ssl` extension module."""
+    base = os.path.join(mpssl_build_dir(backend), "ssl")
+    return any(os.path.isfile(base + suffix)
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=None)
+def mpssl_info(backend):
+    """What a backend's build is ({"backend", "library", "has_tls13",
+    "ciphers"}, from `mpssl_peer.py info`); asked once per test session."""
+    argv = [PYTHON, "-I", MPSSL_PEER, "info", "--build",
+            mpssl_build_dir(backend)]
+    done = subprocess.run(argv, capture_output=True, env=peer_environment(),
+                          timeout=START_TIMEOUT, check=False)
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    if done.returncode != 0 or not lines:
+        raise PeerError("%s failed (rc %d): %s" % (
+            " ".join(argv), done.returncode,
+            done.stderr.decode("utf-8", "replace").strip()))
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------
+# A private network namespace for servers that listen on every interface
+# ----------------------------------------------------------------------
+
+NETNS_PORT = 5556   # gnutls-serv's default; nothing else lives there
+
+# Run inside the namespace by /usr/bin/python3 -I -c, with arguments PORT
+# CHANNEL_FD TIMEOUT ARGV...: brings loopback up (it starts down), starts
+# ARGV, connects to PORT as soon as it listens, hands the connected socket
+# to the test over CHANNEL_FD (an AF_UNIX socket it inherited) and waits
+# for the server, whose exit status becomes its own.
+NETNS_RELAY = r"""
+import fcntl, socket, struct, subprocess, sys, time
+port, channel_fd, timeout = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, IFREQ = 0x8913, 0x8914, 0x1, "16sH22x"
+with socket.socket() as s:
+    flags = struct.unpack(IFREQ, fcntl.ioctl(s, SIOCGIFFLAGS,
+                                             struct.pack(IFREQ, b"lo", 0)))[1]
+    fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
+server = subprocess.Popen(sys.argv[4:])
+deadline, delay = time.monotonic() + timeout, 0.001
+while True:
+    try:
+        conn = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        break
+    except ConnectionRefusedError:
+        if server.poll() is not None or time.monotonic() > deadline:
+            sys.exit("relay: the server never listened on port %d" % port)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+with socket.socket(fileno=channel_fd) as channel:
+    socket.send_fds(channel, [b"c"], [conn.fileno()])
+conn.close()
+sys.exit(server.wait())
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def private_netns_error():
+    """None when this machine lets us make a user + network namespace
+    (`unshare -rn`), else the reason why not."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) not installed"
+    done = subprocess.run(["unshare", "-rn", "true"], capture_output=True,
+                          env=peer_environment(), timeout=START_TIMEOUT,
+                          check=False)
+    if done.returncode != 0:
+        return "unshare -rn failed: %s" % done.stderr.decode(
+            "utf-8", "replace").strip()
+    return None
+
+
+def _receive_connection(channel, timeout):
+    """The socket the namespace relay sends over `channel`, or None."""
+    channel.settimeout(timeout)
+    try:
+        _, fds, _, _ = socket.recv_fds(channel, 16, 1)
+    except OSError:
+        return None
+    return socket.socket(fileno=fds[0]) if fds else None
 
 
 class PeerGroup:
@@ -518,7 +701,7 @@ class PeerGroup:
         a log file (peer.log_text()), so stdout carries only application data; like s_client it
         sends close_notify and exits at stdin EOF, exits 0 after our
         close_notify and 1 ("non-properly terminated") after a bare FIN.
-        (gnutls-serv is not used: it cannot be bound to loopback only.)"""
+        (For gnutls-serv, see gnutls_server.)"""
         logfile = os.path.join(self.logdir,
                                "gnutls-cli-%d.log" % len(self.started))
         argv = ["gnutls-cli", "--logfile=%s" % logfile, "-p", str(port)]
@@ -530,10 +713,7 @@ class PeerGroup:
                 argv += ["--verify-hostname", hostname]
         else:
             argv += ["--insecure"]
-        if priority is None:
-            priority = {"1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
-                        "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3",
-                        "any": None}[tls]
+        priority = priority or _gnutls_version_priority(tls)
         if priority:
             argv += ["--priority", priority]
         if cert:
@@ -541,6 +721,76 @@ class PeerGroup:
         argv += list(extra) + [HOST]
         return self._track(PeerProcess(argv, name="gnutls-cli",
                                        logfile=logfile))
+
+    # -- gnutls-serv ---------------------------------------------------
+    def gnutls_server(self, cert, key, cafile=None, verify=None, tls="any",
+                      priority=None, extra=()):
+        """`gnutls-serv --echo` in a private network namespace (see the
+        module docstring: it cannot be bound to loopback otherwise), with
+        ONE connection already made: returns the peer, whose `connection`
+        is a TCP socket connected to it, ready for our handshake.  It has
+        no stdin mode: what it sends back is what it received, and only
+        NUL-free lines survive (text_payload()).
+
+        cert: the PEM chain to send (leaf first); verify: None (no client
+        certificate asked: --disable-client-cert), "request" (asked, and
+        verified against cafile when sent) or "require".  Raises PeerError
+        when no namespace can be made here (private_netns_error())."""
+        why = private_netns_error()
+        if why:
+            raise PeerError("gnutls-serv needs a private network namespace: "
+                            + why)
+        argv = ["stdbuf", "-oL", "gnutls-serv", "--echo", "--crlf",
+                "--port", str(NETNS_PORT), "--x509certfile", cert,
+                "--x509keyfile", key]
+        if cafile:
+            argv += ["--x509cafile", cafile]
+        if verify is None:
+            argv += ["--disable-client-cert"]
+        else:
+            argv += ["--verify-client-cert"]
+            if verify == "require":
+                argv += ["--require-client-cert"]
+        priority = priority or _gnutls_version_priority(tls)
+        if priority:
+            argv += ["--priority", priority]
+        argv += list(extra)
+        ours, theirs = socket.socketpair()
+        with ours:
+            with theirs:
+                relay = ["unshare", "-rn", PYTHON, "-I", "-c", NETNS_RELAY,
+                         str(NETNS_PORT), str(theirs.fileno()),
+                         str(START_TIMEOUT)]
+                peer = self._track(PeerProcess(
+                    relay + argv, stdout_mode="text", name="gnutls-serv",
+                    pass_fds=(theirs.fileno(),)))
+            # Only the relay holds `theirs` now: if it dies, recv sees EOF.
+            peer.connection = _receive_connection(ours, START_TIMEOUT)
+        if peer.connection is None:
+            raise PeerError("gnutls-serv: no connection came out of its "
+                            "namespace: %s" % peer.describe())
+        return peer
+
+    # -- mpssl on another backend ----------------------------------------
+    def _mpssl(self, backend, role, args):
+        argv = [PYTHON, "-I", MPSSL_PEER, role, "--build",
+                mpssl_build_dir(backend)] + list(args)
+        return self._track(PeerProcess(argv, stdout_mode="json",
+                                       name="mpssl_peer %s %s"
+                                       % (backend, role)))
+
+    def mpssl_server(self, backend, *args, host=HOST):
+        """mpssl_peer.py server on `backend`'s build, --host HOST ARGS;
+        returns once it listens (peer.port, peer.addr)."""
+        peer = self._mpssl(backend, "server", ["--host", host] + list(args))
+        ev = peer.wait_event("listening", START_TIMEOUT)
+        peer.port = ev["port"]
+        peer.addr = (host, peer.port)
+        return peer
+
+    def mpssl_client(self, backend, port, *args):
+        """mpssl_peer.py client on `backend`'s build, --port PORT ARGS."""
+        return self._mpssl(backend, "client", ["--port", port] + list(args))
 
     # -- CPython's ssl -------------------------------------------------
     def _stdlib(self, role, args):
