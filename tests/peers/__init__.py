@@ -83,7 +83,7 @@ import time
 
 from tlsio import recv_exactly  # noqa: I100  (tests/tlsio.py)
 
-from .mpssl_peer import read_close_answer, transport_open  # noqa: F401
+from .peer_protocol import read_close_answer, transport_open  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

@@ -37,14 +37,17 @@ Close protocol (--close):
 """
 
 import argparse
-import hashlib
-import json
 import os
 import socket
 import ssl
 import sys
 
-CHUNK = 65536
+# Run as a script with -I: this directory is not on sys.path by itself.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peer_protocol import (accept_one,  # noqa: E402
+                           add_conversation_arguments, echo, emit,
+                           send_and_receive)
+
 VERSIONS = {
     "1.2": ssl.TLSVersion.TLSv1_2,
     "1.3": ssl.TLSVersion.TLSv1_3,
@@ -59,34 +62,12 @@ def record_sni(_sslobj, name, _ctx):
     received_sni["name"] = name
 
 
-def emit(event, **fields):
-    fields["event"] = event
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("role", choices=("server", "client"))
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--cert", help="PEM chain (leaf first)")
-    ap.add_argument("--key")
-    ap.add_argument("--cafile")
-    ap.add_argument("--verify", choices=("none", "optional", "required"),
-                    default=None,
-                    help="default: required for a client, none for a server")
-    ap.add_argument("--hostname", default="localhost",
-                    help="client: SNI and name to check ('' for none)")
+    add_conversation_arguments(ap)
     ap.add_argument("--tls", choices=("1.2", "1.3", "any"), default="any")
     ap.add_argument("--ciphers", help="OpenSSL cipher string (TLS 1.2)")
-    ap.add_argument("--first", choices=("recv", "send"), default="recv")
-    ap.add_argument("--recv", type=int, default=0, help="bytes to read")
-    ap.add_argument("--send", type=int, default=0, help="bytes to write")
-    ap.add_argument("--echo", action="store_true")
-    ap.add_argument("--close", choices=("wait", "first", "abort"),
-                    default="wait")
-    ap.add_argument("--timeout", type=float, default=20.0)
     return ap.parse_args(argv)
 
 
@@ -118,50 +99,13 @@ def connect(args, ctx):
                                        timeout=args.timeout)
         return ctx.wrap_socket(raw, server_hostname=args.hostname or None,
                                suppress_ragged_eofs=False)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as listener:
-        listener.settimeout(args.timeout)
-        listener.bind((args.host, args.port))
-        listener.listen(1)
-        emit("listening", port=listener.getsockname()[1])
-        raw, _ = listener.accept()
-    raw.settimeout(args.timeout)
+    raw = accept_one(args)
     try:
         return ctx.wrap_socket(raw, server_side=True,
                                suppress_ragged_eofs=False)
     except BaseException:
         raw.close()
         raise
-
-
-def receive(tls, n):
-    digest, got = hashlib.sha256(), 0
-    while got < n:
-        data = tls.recv(min(CHUNK, n - got))
-        if not data:
-            break
-        digest.update(data)
-        got += len(data)
-    emit("received", n=got, sha256=digest.hexdigest())
-
-
-def send(tls, n):
-    data = os.urandom(n)
-    tls.sendall(data)
-    emit("sent", n=n, sha256=hashlib.sha256(data).hexdigest())
-
-
-def echo(tls):
-    digest, got = hashlib.sha256(), 0
-    while True:
-        data = tls.recv(CHUNK)
-        if not data:
-            break
-        digest.update(data)
-        got += len(data)
-        tls.sendall(data)
-    emit("received", n=got, sha256=digest.hexdigest())
-    emit("closed", clean=True, detail="close_notify received")
 
 
 def close_wait(tls):
@@ -205,12 +149,9 @@ def run(args):
         stage = "data"
         if args.echo:
             echo(tls)
+            emit("closed", clean=True, detail="close_notify received")
         else:
-            steps = [lambda: receive(tls, args.recv), lambda: send(tls, args.send)]
-            if args.first == "send":
-                steps.reverse()
-            for step in steps:
-                step()
+            send_and_receive(tls, args)
             stage = "close"
             if args.close == "wait":
                 close_wait(tls)
